@@ -68,7 +68,8 @@ class ByteBuffer {
 
 // Big-endian reads from raw bytes; callers check bounds first.
 inline uint16_t LoadU16(const std::byte* p) {
-  return static_cast<uint16_t>((std::to_integer<uint16_t>(p[0]) << 8) | std::to_integer<uint16_t>(p[1]));
+  return static_cast<uint16_t>((std::to_integer<uint16_t>(p[0]) << 8) |
+                               std::to_integer<uint16_t>(p[1]));
 }
 inline uint32_t LoadU32(const std::byte* p) {
   return (std::to_integer<uint32_t>(p[0]) << 24) | (std::to_integer<uint32_t>(p[1]) << 16) |

@@ -4,7 +4,8 @@
 // The field type letters follow RabbitMQ's errata, not the 0-9-1 spec text:
 //   t bool, b int8, B uint8, s int16, u uint16, I int32, i uint32, l int64, f float, d double,
 //   D decimal, S long string, x byte array, A array, T timestamp, F table, V void.
-// Each C++ alternative maps to exactly one letter, so decode -> encode is byte-identical.
+// Each C++ alternative maps to exactly one letter, so decode -> encode is byte-identical,
+// except that 'L' (sent by py-amqp) is read as a signed 64-bit 'l', as RabbitMQ does.
 // Tables keep their wire order (a vector, not a map); lookups are linear, which is what small
 // argument and header tables want.
 //
@@ -47,14 +48,14 @@ using FieldTable = std::vector<FieldEntry>;
 
 struct FieldValue {
   using Variant = std::variant<Void, bool, int8_t, uint8_t, int16_t, uint16_t, int32_t, uint32_t,
-                               int64_t, float, double, Decimal, std::string, ByteArray,
-                               FieldArray, Timestamp, FieldTable>;
+                               int64_t, float, double, Decimal, std::string, ByteArray, FieldArray,
+                               Timestamp, FieldTable>;
   Variant v;
 
   FieldValue() = default;
   template <typename T>
   FieldValue(T&& x)  // NOLINT(google-explicit-constructor): values read like literals in tests.
-    requires(!std::is_same_v<std::decay_t<T>, FieldValue>)
+      requires(!std::is_same_v<std::decay_t<T>, FieldValue>)
       : v(std::forward<T>(x)) {}
   FieldValue(const char* s) : v(std::string(s)) {}  // NOLINT(google-explicit-constructor)
 
