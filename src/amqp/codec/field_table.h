@@ -57,7 +57,7 @@ struct FieldValue {
   FieldValue(T&& x)  // NOLINT(google-explicit-constructor): values read like literals in tests.
       requires(!std::is_same_v<std::decay_t<T>, FieldValue>)
       : v(std::forward<T>(x)) {}
-  FieldValue(const char* s) : v(std::string(s)) {}  // NOLINT(google-explicit-constructor)
+  FieldValue(const char* s);  // NOLINT(google-explicit-constructor)
 
   bool operator==(const FieldValue& o) const;
   template <typename T>
@@ -79,6 +79,9 @@ struct FieldEntry {
   FieldValue value;
   bool operator==(const FieldEntry&) const = default;
 };
+
+// Defined here, not in the class: its body needs FieldEntry complete (clang checks eagerly).
+inline FieldValue::FieldValue(const char* s) : v(std::string(s)) {}
 
 // First entry with this key, or nullptr.
 const FieldValue* Find(const FieldTable& table, std::string_view key);
