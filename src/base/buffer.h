@@ -23,6 +23,8 @@ class ByteBuffer {
   size_t size() const { return data_.size(); }
   bool empty() const { return data_.empty(); }
   void Clear() { data_.clear(); }
+  // Exchanges contents and capacity (double-buffered writes keep both allocations).
+  void Swap(ByteBuffer& other) { data_.swap(other.data_); }
   void Reserve(size_t n) { data_.reserve(n); }
   void Resize(size_t n) { data_.resize(n); }
   std::span<const std::byte> span() const { return {data_.data(), data_.size()}; }

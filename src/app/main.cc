@@ -1,0 +1,73 @@
+// warrend: start-up, wiring, signals and shutdown order.
+//
+// Order: flags/config -> logging -> data dir -> listeners -> run until SIGTERM/SIGINT ->
+// stop accepting, close connections -> exit 0.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <system_error>
+
+#include "app/refusing_handler.h"
+#include "base/logging.h"
+#include "config/config.h"
+#include "net/server.h"
+
+namespace {
+
+int Main(int argc, char** argv) {
+  using namespace warren;
+  config::Parsed parsed = config::ParseCommandLine(argc, argv);
+  if (auto* exit = std::get_if<config::Exit>(&parsed)) {
+    FILE* to = exit->code == 0 ? stdout : stderr;
+    std::fputs(exit->message.c_str(), to);
+    if (!exit->message.empty() && exit->message.back() != '\n') std::fputc('\n', to);
+    return exit->code;
+  }
+  const config::Config& cfg = std::get<config::Run>(parsed).config;
+  SetLogLevel(cfg.log_level);
+  auto log = GetLogger("app");
+
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.data_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "warrend: cannot create data dir '%s': %s\n", cfg.data_dir.c_str(),
+                 ec.message().c_str());
+    return 1;
+  }
+  log->info("warrend 0.1.0 starting; data in {}", std::filesystem::absolute(cfg.data_dir).string());
+
+  boost::asio::io_context io(1);
+  net::ServerOptions amqp_opts;
+  amqp_opts.name = "amqp";
+  amqp_opts.bind = cfg.bind;
+  amqp_opts.port = cfg.amqp_port;
+  amqp_opts.max_connections = cfg.max_connections;
+  // The AMQP session (src/amqp/session) is wired here once it exists; until then every
+  // connection is refused with the protocol header, as the spec prescribes for a peer whose
+  // protocol the server does not serve.
+  net::Server amqp(
+      io, [](Transport& t) { return std::make_unique<app::RefusingHandler>(t); }, amqp_opts);
+  auto port = amqp.Listen();
+  if (!port) {
+    std::fprintf(stderr, "warrend: cannot listen on %s:%u: %s\n", cfg.bind.c_str(),
+                 static_cast<unsigned>(cfg.amqp_port), port.error().message().c_str());
+    return 1;
+  }
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& e, int signo) {
+    if (e) return;
+    log->info("received {}, shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    amqp.Stop();
+    io.stop();
+  });
+  io.run();
+  log->info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Main(argc, argv); }

@@ -1,0 +1,252 @@
+#include "net/server.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <vector>
+
+#include "base/logging.h"
+
+namespace warren::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr size_t kReadChunk = 64 * 1024;
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto log = GetLogger("net");
+  return log;
+}
+
+bool IsLoopback(const asio::ip::address& a) {
+  if (a.is_loopback()) return true;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
+  }
+  return false;
+}
+}  // namespace
+
+class TcpConnection : public Transport, public std::enable_shared_from_this<TcpConnection> {
+ public:
+  TcpConnection(Server& server, tcp::socket socket, uint64_t id)
+      : server_(server), socket_(std::move(socket)), id_(id) {
+    boost::system::error_code ec;
+    auto ep = socket_.remote_endpoint(ec);
+    if (!ec) {
+      peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+      loopback_ = IsLoopback(ep.address());
+    } else {
+      peer_ = "unknown";
+    }
+    socket_.set_option(tcp::no_delay(true), ec);
+    rbuf_.resize(kReadChunk * 2);
+  }
+
+  void Start(std::unique_ptr<ProtocolHandler> handler) {
+    handler_ = std::move(handler);
+    MaybeRead();
+  }
+
+  void Tick(std::chrono::steady_clock::time_point now) {
+    if (!closed_) handler_->OnTick(now);
+  }
+
+  // Transport.
+  void RequestFlush() override {
+    if (closed_ || flush_posted_ || writing_) return;
+    flush_posted_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      self->Flush();
+    });
+  }
+  void CloseAfterFlush() override {
+    if (closed_) return;
+    close_after_flush_ = true;
+    reading_enabled_ = false;
+    RequestFlush();
+  }
+  void Abort() override { Shutdown(); }
+  void SetReading(bool enabled) override {
+    reading_enabled_ = enabled && !close_after_flush_;
+    MaybeRead();
+  }
+  ConnectionId id() const override { return ConnectionId(id_); }
+  const std::string& peer() const override { return peer_; }
+  bool peer_is_loopback() const override { return loopback_; }
+  size_t pending_output() const override {
+    return wbuf_.size() + (handler_ ? handler_->Output().size() : 0);
+  }
+
+  void Shutdown() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    // Keep this object alive until the end of the turn: the caller may be inside one of our
+    // callbacks, and in-flight operations complete with operation_aborted.
+    auto self = shared_from_this();
+    handler_->OnClosed();
+    server_.Remove(id_);
+    asio::post(socket_.get_executor(), [self] {});
+  }
+
+ private:
+  void MaybeRead() {
+    if (closed_ || reading_ || !reading_enabled_) return;
+    if (pending_output() > server_.options_.max_pending_output) return;  // resumes after a write
+    if (rbuf_.size() - used_ < kReadChunk) rbuf_.resize(used_ + kReadChunk);
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(rbuf_.data() + used_, rbuf_.size() - used_),
+                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                              self->reading_ = false;
+                              self->OnRead(ec, n);
+                            });
+  }
+
+  void OnRead(boost::system::error_code ec, size_t n) {
+    if (closed_) return;
+    if (ec) {
+      if (ec != asio::error::eof && ec != asio::error::connection_reset) {
+        Log()->debug("{}: read error: {}", peer_, ec.message());
+      }
+      Shutdown();
+      return;
+    }
+    used_ += n;
+    const size_t consumed = handler_->OnData(std::span<const std::byte>(rbuf_.data(), used_));
+    if (closed_) return;
+    if (consumed > 0) {
+      std::memmove(rbuf_.data(), rbuf_.data() + consumed, used_ - consumed);
+      used_ -= consumed;
+    }
+    Flush();
+    MaybeRead();
+  }
+
+  void Flush() {
+    if (closed_ || writing_) return;
+    ByteBuffer& out = handler_->Output();
+    if (out.empty()) {
+      if (close_after_flush_) Shutdown();
+      return;
+    }
+    wbuf_.Swap(out);
+    writing_ = true;
+    asio::async_write(socket_, asio::buffer(wbuf_.data(), wbuf_.size()),
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                        self->writing_ = false;
+                        self->wbuf_.Clear();
+                        if (self->closed_) return;
+                        if (ec) {
+                          Log()->debug("{}: write error: {}", self->peer_, ec.message());
+                          self->Shutdown();
+                          return;
+                        }
+                        self->Flush();
+                        self->MaybeRead();
+                      });
+  }
+
+  Server& server_;
+  tcp::socket socket_;
+  uint64_t id_;
+  std::string peer_;
+  bool loopback_ = false;
+  std::unique_ptr<ProtocolHandler> handler_;
+  std::vector<std::byte> rbuf_;
+  size_t used_ = 0;
+  ByteBuffer wbuf_;
+  bool reading_ = false;
+  bool reading_enabled_ = true;
+  bool writing_ = false;
+  bool flush_posted_ = false;
+  bool close_after_flush_ = false;
+  bool closed_ = false;
+};
+
+Server::Server(asio::io_context& io, HandlerFactory factory, ServerOptions options)
+    : io_(io),
+      factory_(std::move(factory)),
+      options_(std::move(options)),
+      acceptor_(io),
+      tick_timer_(io) {}
+
+Server::~Server() { Stop(); }
+
+result<uint16_t> Server::Listen() {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(options_.bind, ec);
+  if (ec) return std::error_code(ec.value(), std::generic_category());
+  tcp::endpoint ep(addr, options_.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return std::error_code(ec.value(), std::generic_category());
+  const uint16_t port = acceptor_.local_endpoint().port();
+  Log()->info("{} listening on {}:{}", options_.name, options_.bind, port);
+  Accept();
+  Tick();
+  return port;
+}
+
+void Server::Accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+    if (stopped_) return;
+    if (ec) {
+      if (ec != asio::error::operation_aborted) {
+        Log()->warn("{}: accept failed: {}", options_.name, ec.message());
+        Accept();
+      }
+      return;
+    }
+    if (options_.max_connections != 0 && connections_.size() >= options_.max_connections) {
+      Log()->warn("{}: refusing connection: max_connections ({}) reached", options_.name,
+                  options_.max_connections);
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      Accept();
+      return;
+    }
+    const uint64_t id = next_id_++;
+    auto conn = std::make_shared<TcpConnection>(*this, std::move(socket), id);
+    connections_.emplace(id, conn);
+    Log()->debug("{}: accepted {} (connection {})", options_.name, conn->peer(), id);
+    conn->Start(factory_(*conn));
+    Accept();
+  });
+}
+
+void Server::Tick() {
+  tick_timer_.expires_after(std::chrono::seconds(1));
+  tick_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopped_) return;
+    const auto now = std::chrono::steady_clock::now();
+    // Copy: a tick may close a connection, which removes it from the map.
+    std::vector<std::shared_ptr<TcpConnection>> conns;
+    conns.reserve(connections_.size());
+    for (auto& [id, c] : connections_) conns.push_back(c);
+    for (auto& c : conns) c->Tick(now);
+    Tick();
+  });
+}
+
+void Server::Remove(uint64_t id) { connections_.erase(id); }
+
+void Server::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  tick_timer_.cancel();
+  std::vector<std::shared_ptr<TcpConnection>> conns;
+  for (auto& [id, c] : connections_) conns.push_back(c);
+  for (auto& c : conns) c->Shutdown();
+}
+
+}  // namespace warren::net
