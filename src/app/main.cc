@@ -49,13 +49,8 @@ int Main(int argc, char** argv) {
   // protocol the server does not serve.
   net::Server amqp(
       io, [](Transport& t) { return std::make_unique<app::RefusingHandler>(t); }, amqp_opts);
-  auto port = amqp.Listen();
-  if (!port) {
-    std::fprintf(stderr, "warrend: cannot listen on %s:%u: %s\n", cfg.bind.c_str(),
-                 static_cast<unsigned>(cfg.amqp_port), port.error().message().c_str());
-    return 1;
-  }
-
+  // Signals are caught before the listener line is logged: whoever waits for that line may
+  // send SIGTERM at once, and it must get the clean shutdown.
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& e, int signo) {
     if (e) return;
@@ -63,6 +58,13 @@ int Main(int argc, char** argv) {
     amqp.Stop();
     io.stop();
   });
+  auto port = amqp.Listen();
+  if (!port) {
+    std::fprintf(stderr, "warrend: cannot listen on %s:%u: %s\n", cfg.bind.c_str(),
+                 static_cast<unsigned>(cfg.amqp_port), port.error().message().c_str());
+    return 1;
+  }
+
   io.run();
   log->info("stopped");
   return 0;
