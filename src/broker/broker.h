@@ -1,0 +1,219 @@
+#pragma once
+// The protocol-independent broker core: one vhost "/" with exchanges, queues, bindings,
+// routing, consumers and delivery. AMQP (and later MQTT/STOMP) sessions call this API.
+//
+// Threading: single-threaded; every call happens on the one shard thread
+// (docs/decisions/0001-one-shard-first.md). No locks.
+// Lifetime: queues are shared_ptr-owned by the vhost; sessions may hold shared_ptr<Queue> for
+// unacked deliveries, and a deleted queue stays alive (marked deleted) until they let go.
+// Errors are values: {reply_code, explanation}; the session adds RabbitMQ's "NAME - " prefix
+// and the class/method ids of the failing method.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "amqp/codec/field_table.h"
+#include "base/strong_id.h"
+
+namespace warren::broker {
+
+struct Error {
+  uint16_t reply_code = 0;
+  std::string text;  // without the "NOT_FOUND - " prefix
+};
+template <typename T>
+struct Result {
+  std::optional<T> value;
+  std::optional<Error> error;
+  bool ok() const { return !error.has_value(); }
+};
+
+// An immutable message as published: property bytes exactly as received (re-sent unchanged on
+// delivery) and the body. Shared by every queue it was routed to.
+struct Message {
+  std::string exchange;
+  std::string routing_key;
+  std::vector<std::byte> properties;  // content-header property flags + list, raw
+  std::vector<std::byte> body;
+  std::optional<amqp::FieldTable> headers;  // decoded once, for headers-exchange routing
+  uint8_t delivery_mode = 1;
+};
+using MessagePtr = std::shared_ptr<const Message>;
+
+struct QueueEntry {
+  MessagePtr message;
+  uint64_t seq = 0;  // arrival order; requeued entries go back to their place by seq
+  bool redelivered = false;
+};
+
+class Queue;
+
+// Implemented by a protocol session for each subscription (AMQP basic.consume).
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+  // Prefetch credit and flow: false skips this consumer for now (it never stalls others).
+  virtual bool CanAccept() const = 0;
+  // Takes the entry; the session writes the delivery and keeps the entry until it is acked
+  // (or drops it at once for no-ack consumers).
+  virtual void Deliver(const std::shared_ptr<Queue>& queue, QueueEntry entry) = 0;
+  // The queue was deleted under the consumer (AMQP: server-sent basic.cancel).
+  virtual void OnQueueDeleted() = 0;
+};
+
+class Queue : public std::enable_shared_from_this<Queue> {
+ public:
+  Queue(std::string name, bool durable, bool auto_delete, std::optional<ConnectionId> owner,
+        amqp::FieldTable args)
+      : name_(std::move(name)),
+        durable_(durable),
+        auto_delete_(auto_delete),
+        owner_(owner),
+        args_(std::move(args)) {}
+
+  const std::string& name() const { return name_; }
+  bool durable() const { return durable_; }
+  bool auto_delete() const { return auto_delete_; }
+  const std::optional<ConnectionId>& owner() const { return owner_; }
+  const amqp::FieldTable& args() const { return args_; }
+  bool deleted() const { return deleted_; }
+  size_t message_count() const { return ready_.size(); }
+  size_t consumer_count() const { return consumers_.size(); }
+
+  void Enqueue(MessagePtr m);
+  // Delivers ready messages to consumers with credit, round-robin.
+  void Dispatch();
+  // Puts entries back in arrival order, marked redelivered, then dispatches.
+  void Requeue(std::vector<QueueEntry> entries);
+  std::optional<QueueEntry> Get();
+  size_t Purge();
+
+  void AddConsumer(Consumer* c, bool exclusive);
+  // Returns true if this was the last consumer of an auto-delete queue (caller deletes it).
+  bool RemoveConsumer(Consumer* c);
+  bool has_exclusive_consumer() const { return exclusive_consumer_; }
+
+  // Called by the vhost on deletion: marks deleted, drops messages, tells consumers.
+  size_t MarkDeleted();
+
+ private:
+  std::string name_;
+  bool durable_;
+  bool auto_delete_;
+  std::optional<ConnectionId> owner_;
+  amqp::FieldTable args_;
+  std::deque<QueueEntry> ready_;
+  std::vector<Consumer*> consumers_;
+  size_t next_consumer_ = 0;
+  bool exclusive_consumer_ = false;
+  bool had_consumer_ = false;
+  bool deleted_ = false;
+  bool dispatching_ = false;
+  uint64_t next_seq_ = 1;
+};
+using QueuePtr = std::shared_ptr<Queue>;
+
+enum class ExchangeType { kDirect, kFanout, kTopic, kHeaders };
+
+struct Binding {
+  std::string destination;
+  bool to_exchange = false;
+  std::string key;
+  amqp::FieldTable args;
+};
+
+struct Exchange {
+  std::string name;
+  ExchangeType type = ExchangeType::kDirect;
+  std::string type_name;
+  bool durable = false;
+  bool auto_delete = false;
+  bool internal = false;
+  amqp::FieldTable args;
+  std::vector<Binding> bindings;
+};
+
+// RabbitMQ's topic match: words split by '.', '*' matches one word, '#' zero or more.
+bool TopicMatches(std::string_view pattern, std::string_view key);
+// Headers-exchange match of a binding's arguments against message headers.
+bool HeadersMatch(const amqp::FieldTable& binding_args, const amqp::FieldTable* headers);
+
+struct DeclareOk {
+  std::string queue;
+  uint32_t message_count = 0;
+  uint32_t consumer_count = 0;
+};
+
+class Vhost {
+ public:
+  explicit Vhost(std::string name);
+  const std::string& name() const { return name_; }
+
+  std::optional<Error> ExchangeDeclare(const std::string& name, const std::string& type,
+                                       bool passive, bool durable, bool auto_delete, bool internal,
+                                       const amqp::FieldTable& args);
+  std::optional<Error> ExchangeDelete(const std::string& name, bool if_unused);
+  std::optional<Error> ExchangeBind(const std::string& destination, const std::string& source,
+                                    const std::string& key, const amqp::FieldTable& args);
+  std::optional<Error> ExchangeUnbind(const std::string& destination, const std::string& source,
+                                      const std::string& key, const amqp::FieldTable& args);
+
+  Result<DeclareOk> QueueDeclare(const std::string& name, bool passive, bool durable,
+                                 bool exclusive, bool auto_delete, const amqp::FieldTable& args,
+                                 ConnectionId conn);
+  std::optional<Error> QueueBind(const std::string& queue, const std::string& exchange,
+                                 const std::string& key, const amqp::FieldTable& args,
+                                 ConnectionId conn);
+  std::optional<Error> QueueUnbind(const std::string& queue, const std::string& exchange,
+                                   const std::string& key, const amqp::FieldTable& args,
+                                   ConnectionId conn);
+  Result<uint32_t> QueuePurge(const std::string& queue, ConnectionId conn);
+  Result<uint32_t> QueueDelete(const std::string& queue, bool if_unused, bool if_empty,
+                               ConnectionId conn);
+
+  // Routes and enqueues. Returns the number of queues the message reached.
+  Result<size_t> Publish(const MessagePtr& message);
+
+  // The queue for consume/get, after existence and exclusivity checks.
+  Result<QueuePtr> QueueForUse(const std::string& queue, ConnectionId conn);
+  std::optional<Error> Consume(const QueuePtr& q, Consumer* c, bool exclusive);
+  void Cancel(const QueuePtr& q, Consumer* c);
+
+  // Exclusive queues of a closed connection are deleted.
+  void OnConnectionClosed(ConnectionId conn);
+
+  QueuePtr FindQueue(const std::string& name) const;
+  const Exchange* FindExchange(const std::string& name) const;
+
+ private:
+  std::optional<Error> CheckExclusive(const Queue& q, ConnectionId conn) const;
+  void DeleteQueue(const QueuePtr& q);
+  void RemoveBindingsTo(const std::string& destination, bool to_exchange);
+  void MaybeAutoDeleteExchange(const std::string& name);
+  void Route(const Exchange& ex, const Message& m, std::vector<Queue*>& out,
+             std::vector<const Exchange*>& visited) const;
+  std::string QueueText(const std::string& q) const;
+  std::string ExchangeText(const std::string& x) const;
+
+  std::string name_;
+  std::unordered_map<std::string, Exchange> exchanges_;
+  std::unordered_map<std::string, QueuePtr> queues_;
+};
+
+class Broker {
+ public:
+  Broker();
+  // nullptr if no such vhost.
+  Vhost* FindVhost(const std::string& name);
+
+ private:
+  std::map<std::string, std::unique_ptr<Vhost>> vhosts_;
+};
+
+}  // namespace warren::broker

@@ -1,0 +1,232 @@
+#include "broker/broker.h"
+
+#include <gtest/gtest.h>
+
+#include "amqp/codec/methods.h"
+
+namespace warren::broker {
+namespace {
+
+struct TopicCase {
+  const char* pattern;
+  const char* key;
+  bool match;
+};
+
+TEST(Topic, RabbitMqEdgeCases) {
+  const TopicCase cases[] = {
+      {"#", "", true},
+      {"#", "a.b.c", true},
+      {"a.#", "a", true},
+      {"a.#", "a.b.c", true},
+      {"a.#", "b", false},
+      {"#.b", "b", true},
+      {"#.b", "a.b", true},
+      {"#.b", "a.c", false},
+      {"*", "a", true},
+      {"*", "", false},
+      {"*", "a.b", false},
+      {"*.*", "a", false},
+      {"*.*", "a.b", true},
+      {"a.*.c", "a.b.c", true},
+      {"a.*.c", "a.c", false},
+      {"a.#.c", "a.c", true},
+      {"a.#.c", "a.x.y.c", true},
+      {"a..b", "a..b", true},
+      {"a.*.b", "a..b", true},
+      {"", "", true},
+      {"", "a", false},
+      {"#.#", "a", true},
+      {"a.b", "a.b", true},
+      {"a.b", "a.bc", false},
+      {"*.#", "", false},
+      {"#.*", "a", true},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(TopicMatches(c.pattern, c.key), c.match) << c.pattern << " vs '" << c.key << "'";
+  }
+}
+
+TEST(Headers, MatchModes) {
+  amqp::FieldTable headers{{"a", amqp::FieldValue(int32_t{1})},
+                           {"b", amqp::FieldValue("x")},
+                           {"x-c", amqp::FieldValue("y")}};
+  using T = amqp::FieldTable;
+  EXPECT_TRUE(HeadersMatch(T{{"a", amqp::FieldValue(int64_t{1})}}, &headers))
+      << "integers compare by value";
+  EXPECT_FALSE(HeadersMatch(T{{"a", amqp::FieldValue(1)}, {"z", amqp::FieldValue(1)}}, &headers));
+  EXPECT_TRUE(HeadersMatch(T{{"x-match", amqp::FieldValue("any")},
+                             {"a", amqp::FieldValue(1)},
+                             {"z", amqp::FieldValue(1)}},
+                           &headers));
+  EXPECT_TRUE(HeadersMatch(T{{"b", amqp::FieldValue(amqp::Void{})}}, &headers)) << "void = present";
+  EXPECT_TRUE(HeadersMatch(T{{"x-c", amqp::FieldValue("nope")}}, &headers)) << "x- ignored";
+  EXPECT_FALSE(HeadersMatch(
+      T{{"x-match", amqp::FieldValue("all-with-x")}, {"x-c", amqp::FieldValue("nope")}}, &headers));
+  EXPECT_TRUE(HeadersMatch(T{}, &headers)) << "all with no keys matches everything";
+  EXPECT_FALSE(HeadersMatch(T{{"x-match", amqp::FieldValue("any")}}, &headers))
+      << "any with no keys matches nothing";
+}
+
+class RecordingConsumer : public Consumer {
+ public:
+  bool CanAccept() const override { return credit > 0; }
+  void Deliver(const std::shared_ptr<Queue>&, QueueEntry e) override {
+    --credit;
+    got.push_back(std::move(e));
+  }
+  void OnQueueDeleted() override { cancelled = true; }
+  int credit = 1000;
+  std::vector<QueueEntry> got;
+  bool cancelled = false;
+};
+
+MessagePtr Msg(const std::string& ex, const std::string& key, const std::string& body = "") {
+  auto m = std::make_shared<Message>();
+  m->exchange = ex;
+  m->routing_key = key;
+  for (char c : body) m->body.push_back(static_cast<std::byte>(c));
+  return m;
+}
+
+TEST(Vhost, DefaultExchangeAndFanoutRouting) {
+  Vhost v("/");
+  ConnectionId c(1);
+  ASSERT_TRUE(v.QueueDeclare("q1", false, false, false, false, {}, c).ok());
+  ASSERT_TRUE(v.QueueDeclare("q2", false, false, false, false, {}, c).ok());
+  EXPECT_EQ(*v.Publish(Msg("", "q1")).value, 1u);
+  EXPECT_FALSE(v.ExchangeDeclare("f", "fanout", false, false, false, false, {}));
+  EXPECT_FALSE(v.QueueBind("q1", "f", "", {}, c));
+  EXPECT_FALSE(v.QueueBind("q2", "f", "", {}, c));
+  EXPECT_EQ(*v.Publish(Msg("f", "whatever")).value, 2u);
+  EXPECT_EQ(v.FindQueue("q1")->message_count(), 2u);
+  auto err = v.Publish(Msg("nope", "")).error;
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->reply_code, 404);
+  EXPECT_EQ(err->text, "no exchange 'nope' in vhost '/'");
+}
+
+TEST(Vhost, ExchangeToExchangeCyclesDeliverOnce) {
+  Vhost v("/");
+  ConnectionId c(1);
+  v.QueueDeclare("q", false, false, false, false, {}, c);
+  v.ExchangeDeclare("a", "fanout", false, false, false, false, {});
+  v.ExchangeDeclare("b", "fanout", false, false, false, false, {});
+  EXPECT_FALSE(v.ExchangeBind("b", "a", "", {}));
+  EXPECT_FALSE(v.ExchangeBind("a", "b", "", {}));
+  v.QueueBind("q", "a", "", {}, c);
+  v.QueueBind("q", "b", "", {}, c);
+  EXPECT_EQ(*v.Publish(Msg("a", "")).value, 1u);
+  EXPECT_EQ(v.FindQueue("q")->message_count(), 1u);
+}
+
+TEST(Vhost, AlternateExchange) {
+  Vhost v("/");
+  ConnectionId c(1);
+  v.QueueDeclare("unrouted", false, false, false, false, {}, c);
+  v.ExchangeDeclare("ae", "fanout", false, false, false, false, {});
+  v.QueueBind("unrouted", "ae", "", {}, c);
+  v.ExchangeDeclare("main", "direct", false, false, false, false,
+                    {{"alternate-exchange", amqp::FieldValue("ae")}});
+  EXPECT_EQ(*v.Publish(Msg("main", "nothing-bound")).value, 1u);
+}
+
+TEST(Vhost, EquivalenceAndExclusivityErrors) {
+  Vhost v("/");
+  ConnectionId a(1), b(2);
+  v.QueueDeclare("q", false, false, false, false, {}, a);
+  auto r = v.QueueDeclare("q", false, true, false, false, {}, a);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->reply_code, 406);
+  EXPECT_EQ(r.error->text,
+            "inequivalent arg 'durable' for queue 'q' in vhost '/': received 'true' but current "
+            "is 'false'");
+  v.QueueDeclare("ex", false, false, true, false, {}, a);
+  // Exclusivity (405) is checked before equivalence (406).
+  auto locked = v.QueueDeclare("ex", false, true, false, false, {}, b);
+  ASSERT_TRUE(locked.error);
+  EXPECT_EQ(locked.error->reply_code, 405);
+  v.QueueDeclare("ttl", false, false, false, false, {{"x-message-ttl", amqp::FieldValue(1000)}}, a);
+  auto ttl = v.QueueDeclare("ttl", false, false, false, false,
+                            {{"x-message-ttl", amqp::FieldValue(2000)}}, a);
+  ASSERT_TRUE(ttl.error);
+  EXPECT_EQ(ttl.error->text,
+            "inequivalent arg 'x-message-ttl' for queue 'ttl' in vhost '/': received the value "
+            "'2000' of type 'signedint' but current is the value '1000' of type 'signedint'");
+  EXPECT_TRUE(v.QueueDeclare("ttl", false, false, false, false,
+                             {{"x-message-ttl", amqp::FieldValue(int64_t{1000})}}, a)
+                  .ok())
+      << "integer widths compare by value";
+  auto ex = v.ExchangeDeclare("amq.custom", "direct", false, false, false, false, {});
+  ASSERT_TRUE(ex);
+  EXPECT_EQ(ex->reply_code, 403);
+  v.OnConnectionClosed(a);
+  EXPECT_EQ(v.FindQueue("ex"), nullptr) << "exclusive queue goes with its connection";
+  EXPECT_NE(v.FindQueue("q"), nullptr);
+}
+
+TEST(Queue, RoundRobinSkipsConsumersWithoutCredit) {
+  Vhost v("/");
+  ConnectionId c(1);
+  v.QueueDeclare("q", false, false, false, false, {}, c);
+  auto q = v.FindQueue("q");
+  RecordingConsumer a, b;
+  a.credit = 1;
+  ASSERT_FALSE(v.Consume(q, &a, false));
+  ASSERT_FALSE(v.Consume(q, &b, false));
+  for (int i = 0; i < 5; ++i) v.Publish(Msg("", "q"));
+  EXPECT_EQ(a.got.size(), 1u);
+  EXPECT_EQ(b.got.size(), 4u);
+}
+
+TEST(Queue, RequeueRestoresPositionAndMarksRedelivered) {
+  Vhost v("/");
+  ConnectionId c(1);
+  v.QueueDeclare("q", false, false, false, false, {}, c);
+  auto q = v.FindQueue("q");
+  for (int i = 0; i < 3; ++i) v.Publish(Msg("", "q", std::to_string(i)));
+  auto first = *q->Get();
+  auto second = *q->Get();
+  q->Requeue({second, first});
+  auto a = *q->Get();
+  auto b = *q->Get();
+  auto c3 = *q->Get();
+  EXPECT_EQ(a.seq, first.seq);
+  EXPECT_TRUE(a.redelivered);
+  EXPECT_EQ(b.seq, second.seq);
+  EXPECT_FALSE(c3.redelivered);
+}
+
+TEST(Queue, AutoDeleteAfterLastConsumerAndCancelNotification) {
+  Vhost v("/");
+  ConnectionId c(1);
+  v.QueueDeclare("ad", false, false, false, true, {}, c);
+  auto q = v.FindQueue("ad");
+  RecordingConsumer a;
+  v.Consume(q, &a, false);
+  v.Cancel(q, &a);
+  EXPECT_EQ(v.FindQueue("ad"), nullptr);
+  v.QueueDeclare("q", false, false, false, false, {}, c);
+  auto q2 = v.FindQueue("q");
+  RecordingConsumer b;
+  v.Consume(q2, &b, false);
+  EXPECT_EQ(*v.QueueDelete("q", false, false, c).value, 0u);
+  EXPECT_TRUE(b.cancelled);
+  EXPECT_TRUE(q2->deleted());
+}
+
+TEST(Queue, ExclusiveConsumer) {
+  Vhost v("/");
+  ConnectionId c(1);
+  v.QueueDeclare("q", false, false, false, false, {}, c);
+  auto q = v.FindQueue("q");
+  RecordingConsumer a, b;
+  ASSERT_FALSE(v.Consume(q, &a, true));
+  auto e = v.Consume(q, &b, false);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->reply_code, 403);
+  EXPECT_EQ(e->text, "queue 'q' in vhost '/' in exclusive use");
+}
+
+}  // namespace
+}  // namespace warren::broker

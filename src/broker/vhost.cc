@@ -1,0 +1,477 @@
+#include <algorithm>
+#include <random>
+
+#include "amqp/codec/methods.h"
+#include "broker/broker.h"
+
+namespace warren::broker {
+
+namespace {
+
+std::string Bool(bool b) { return b ? "true" : "false"; }
+
+std::optional<ExchangeType> ParseType(const std::string& t) {
+  if (t == "direct") return ExchangeType::kDirect;
+  if (t == "fanout") return ExchangeType::kFanout;
+  if (t == "topic") return ExchangeType::kTopic;
+  if (t == "headers") return ExchangeType::kHeaders;
+  return std::nullopt;
+}
+
+// Server-named queues: "amq.gen-" + 22 url-safe base64 characters, like RabbitMQ.
+std::string GeneratedName() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string s = "amq.gen-";
+  for (int i = 0; i < 22; ++i) s += kAlphabet[rng() % 64];
+  return s;
+}
+
+// The value part of RabbitMQ's inequivalent-arg text: "the value '1000' of type 'signedint'".
+std::string DescribeArg(const amqp::FieldValue* v) {
+  if (v == nullptr) return "none";
+  std::string shown;
+  if (auto i = v->AsInt()) {
+    shown = std::to_string(*i);
+  } else if (const auto* s = v->AsString()) {
+    shown = *s;
+  } else if (const auto* b = v->get_if<bool>()) {
+    shown = Bool(*b);
+  } else {
+    shown = "...";
+  }
+  return "the value '" + shown + "' of type '" + std::string(v->TypeName()) + "'";
+}
+
+bool ArgEquivalent(const amqp::FieldValue* a, const amqp::FieldValue* b) {
+  if (a == nullptr || b == nullptr) return a == b;
+  auto ai = a->AsInt(), bi = b->AsInt();
+  if (ai && bi) return *ai == *bi;
+  return *a == *b;
+}
+
+// Queue arguments RabbitMQ compares on redeclare (classic queues); others are ignored.
+constexpr const char* kComparedQueueArgs[] = {
+    "x-expires",    "x-message-ttl",      "x-dead-letter-exchange",   "x-dead-letter-routing-key",
+    "x-max-length", "x-max-length-bytes", "x-max-priority",           "x-overflow",
+    "x-queue-mode", "x-queue-version",    "x-single-active-consumer", "x-queue-type"};
+
+}  // namespace
+
+Vhost::Vhost(std::string name) : name_(std::move(name)) {
+  auto add = [this](const std::string& n, ExchangeType t, const std::string& tn, bool internal) {
+    Exchange e;
+    e.name = n;
+    e.type = t;
+    e.type_name = tn;
+    e.durable = true;
+    e.internal = internal;
+    exchanges_.emplace(n, std::move(e));
+  };
+  add("", ExchangeType::kDirect, "direct", false);
+  add("amq.direct", ExchangeType::kDirect, "direct", false);
+  add("amq.fanout", ExchangeType::kFanout, "fanout", false);
+  add("amq.topic", ExchangeType::kTopic, "topic", false);
+  add("amq.headers", ExchangeType::kHeaders, "headers", false);
+  add("amq.match", ExchangeType::kHeaders, "headers", false);
+  add("amq.rabbitmq.trace", ExchangeType::kTopic, "topic", true);
+}
+
+std::string Vhost::QueueText(const std::string& q) const {
+  return "queue '" + q + "' in vhost '" + name_ + "'";
+}
+std::string Vhost::ExchangeText(const std::string& x) const {
+  return "exchange '" + x + "' in vhost '" + name_ + "'";
+}
+
+QueuePtr Vhost::FindQueue(const std::string& name) const {
+  auto it = queues_.find(name);
+  return it == queues_.end() ? nullptr : it->second;
+}
+
+const Exchange* Vhost::FindExchange(const std::string& name) const {
+  auto it = exchanges_.find(name);
+  return it == exchanges_.end() ? nullptr : &it->second;
+}
+
+std::optional<Error> Vhost::ExchangeDeclare(const std::string& name, const std::string& type,
+                                            bool passive, bool durable, bool auto_delete,
+                                            bool internal, const amqp::FieldTable& args) {
+  if (name.empty()) {
+    return Error{amqp::kAccessRefused, "operation not permitted on the default exchange"};
+  }
+  auto it = exchanges_.find(name);
+  if (passive) {
+    if (it == exchanges_.end()) return Error{amqp::kNotFound, "no " + ExchangeText(name)};
+    return std::nullopt;
+  }
+  if (it == exchanges_.end() && name.rfind("amq.", 0) == 0) {
+    return Error{amqp::kAccessRefused,
+                 "exchange name '" + name + "' contains reserved prefix 'amq.*'"};
+  }
+  auto parsed = ParseType(type);
+  if (!parsed) {
+    // RabbitMQ 3.x: a connection error (4.x made it a channel-level 406).
+    return Error{amqp::kCommandInvalid, "unknown exchange type '" + type + "'"};
+  }
+  if (it != exchanges_.end()) {
+    const Exchange& e = it->second;
+    auto fail = [&](const char* what, const std::string& got, const std::string& cur) {
+      return Error{amqp::kPreconditionFailed, std::string("inequivalent arg '") + what + "' for " +
+                                                  ExchangeText(name) + ": received '" + got +
+                                                  "' but current is '" + cur + "'"};
+    };
+    if (e.type_name != type) return fail("type", type, e.type_name);
+    if (e.durable != durable) return fail("durable", Bool(durable), Bool(e.durable));
+    if (e.auto_delete != auto_delete) {
+      return fail("auto_delete", Bool(auto_delete), Bool(e.auto_delete));
+    }
+    if (e.internal != internal) return fail("internal", Bool(internal), Bool(e.internal));
+    const auto* got = amqp::Find(args, "alternate-exchange");
+    const auto* cur = amqp::Find(e.args, "alternate-exchange");
+    if (!ArgEquivalent(got, cur)) {
+      return Error{amqp::kPreconditionFailed,
+                   "inequivalent arg 'alternate-exchange' for " + ExchangeText(name) +
+                       ": received " + DescribeArg(got) + " but current is " + DescribeArg(cur)};
+    }
+    return std::nullopt;
+  }
+  Exchange e;
+  e.name = name;
+  e.type = *parsed;
+  e.type_name = type;
+  e.durable = durable;
+  e.auto_delete = auto_delete;
+  e.internal = internal;
+  e.args = args;
+  exchanges_.emplace(name, std::move(e));
+  return std::nullopt;
+}
+
+std::optional<Error> Vhost::ExchangeDelete(const std::string& name, bool if_unused) {
+  if (name.empty()) {
+    return Error{amqp::kAccessRefused, "operation not permitted on the default exchange"};
+  }
+  if (name.rfind("amq.", 0) == 0) {
+    return Error{amqp::kAccessRefused,
+                 "exchange name '" + name + "' contains reserved prefix 'amq.*'"};
+  }
+  auto it = exchanges_.find(name);
+  if (it == exchanges_.end()) return std::nullopt;  // idempotent, as RabbitMQ 3.x
+  if (if_unused) {
+    bool used = !it->second.bindings.empty();
+    for (const auto& [n, e] : exchanges_) {
+      for (const auto& b : e.bindings) used = used || (b.to_exchange && b.destination == name);
+    }
+    if (used) return Error{amqp::kPreconditionFailed, ExchangeText(name) + " in use"};
+  }
+  exchanges_.erase(it);
+  RemoveBindingsTo(name, /*to_exchange=*/true);
+  return std::nullopt;
+}
+
+std::optional<Error> Vhost::ExchangeBind(const std::string& destination, const std::string& source,
+                                         const std::string& key, const amqp::FieldTable& args) {
+  if (destination.empty() || source.empty()) {
+    return Error{amqp::kAccessRefused, "operation not permitted on the default exchange"};
+  }
+  if (!exchanges_.contains(destination)) {
+    return Error{amqp::kNotFound, "no " + ExchangeText(destination)};
+  }
+  auto it = exchanges_.find(source);
+  if (it == exchanges_.end()) return Error{amqp::kNotFound, "no " + ExchangeText(source)};
+  for (const auto& b : it->second.bindings) {
+    if (b.to_exchange && b.destination == destination && b.key == key && b.args == args) {
+      return std::nullopt;
+    }
+  }
+  it->second.bindings.push_back(Binding{destination, true, key, args});
+  return std::nullopt;
+}
+
+std::optional<Error> Vhost::ExchangeUnbind(const std::string& destination,
+                                           const std::string& source, const std::string& key,
+                                           const amqp::FieldTable& args) {
+  if (destination.empty() || source.empty()) {
+    return Error{amqp::kAccessRefused, "operation not permitted on the default exchange"};
+  }
+  auto it = exchanges_.find(source);
+  if (it == exchanges_.end()) return std::nullopt;
+  auto& bs = it->second.bindings;
+  std::erase_if(bs, [&](const Binding& b) {
+    return b.to_exchange && b.destination == destination && b.key == key && b.args == args;
+  });
+  MaybeAutoDeleteExchange(source);
+  return std::nullopt;
+}
+
+std::optional<Error> Vhost::CheckExclusive(const Queue& q, ConnectionId conn) const {
+  if (q.owner() && *q.owner() != conn) {
+    return Error{amqp::kResourceLocked,
+                 "cannot obtain exclusive access to locked " + QueueText(q.name()) +
+                     ". It could be originally declared on another connection or the exclusive "
+                     "property value does not match that of the original declaration."};
+  }
+  return std::nullopt;
+}
+
+Result<DeclareOk> Vhost::QueueDeclare(const std::string& name_in, bool passive, bool durable,
+                                      bool exclusive, bool auto_delete,
+                                      const amqp::FieldTable& args, ConnectionId conn) {
+  std::string name = name_in;
+  if (name.empty() && !passive) name = GeneratedName();
+  auto it = queues_.find(name);
+  if (passive) {
+    if (it == queues_.end()) return {std::nullopt, Error{amqp::kNotFound, "no " + QueueText(name)}};
+    if (auto e = CheckExclusive(*it->second, conn)) return {std::nullopt, e};
+    const Queue& q = *it->second;
+    return {DeclareOk{name, static_cast<uint32_t>(q.message_count()),
+                      static_cast<uint32_t>(q.consumer_count())},
+            std::nullopt};
+  }
+  if (name_in.rfind("amq.", 0) == 0) {
+    return {std::nullopt, Error{amqp::kAccessRefused,
+                                "queue name '" + name_in + "' contains reserved prefix 'amq.*'"}};
+  }
+  if (exclusive) durable = false;  // RabbitMQ errata: durable exclusive queues are transient
+  if (it != queues_.end()) {
+    const Queue& q = *it->second;
+    if (auto e = CheckExclusive(q, conn)) return {std::nullopt, e};
+    if (q.owner().has_value() != exclusive) {
+      return {std::nullopt, Error{amqp::kResourceLocked,
+                                  "cannot obtain exclusive access to locked " + QueueText(name) +
+                                      ". It could be originally declared on another connection "
+                                      "or the exclusive property value does not match that of "
+                                      "the original declaration."}};
+    }
+    auto fail = [&](const char* what, bool got, bool cur) {
+      return Result<DeclareOk>{
+          std::nullopt,
+          Error{amqp::kPreconditionFailed, std::string("inequivalent arg '") + what + "' for " +
+                                               QueueText(name) + ": received '" + Bool(got) +
+                                               "' but current is '" + Bool(cur) + "'"}};
+    };
+    if (q.durable() != durable) return fail("durable", durable, q.durable());
+    if (q.auto_delete() != auto_delete) return fail("auto_delete", auto_delete, q.auto_delete());
+    for (const char* key : kComparedQueueArgs) {
+      const auto* got = amqp::Find(args, key);
+      const auto* cur = amqp::Find(q.args(), key);
+      if (!ArgEquivalent(got, cur)) {
+        return {std::nullopt, Error{amqp::kPreconditionFailed,
+                                    std::string("inequivalent arg '") + key + "' for " +
+                                        QueueText(name) + ": received " + DescribeArg(got) +
+                                        " but current is " + DescribeArg(cur)}};
+      }
+    }
+    return {DeclareOk{name, static_cast<uint32_t>(q.message_count()),
+                      static_cast<uint32_t>(q.consumer_count())},
+            std::nullopt};
+  }
+  auto q =
+      std::make_shared<Queue>(name, durable, auto_delete,
+                              exclusive ? std::optional<ConnectionId>(conn) : std::nullopt, args);
+  queues_.emplace(name, q);
+  // Every queue is bound to the default exchange by its name (implicit, not listed).
+  return {DeclareOk{name, 0, 0}, std::nullopt};
+}
+
+std::optional<Error> Vhost::QueueBind(const std::string& queue, const std::string& exchange,
+                                      const std::string& key, const amqp::FieldTable& args,
+                                      ConnectionId conn) {
+  if (exchange.empty()) {
+    return Error{amqp::kAccessRefused, "operation not permitted on the default exchange"};
+  }
+  auto q = FindQueue(queue);
+  if (!q) return Error{amqp::kNotFound, "no " + QueueText(queue)};
+  if (auto e = CheckExclusive(*q, conn)) return e;
+  auto it = exchanges_.find(exchange);
+  if (it == exchanges_.end()) return Error{amqp::kNotFound, "no " + ExchangeText(exchange)};
+  if (it->second.type == ExchangeType::kHeaders) {
+    if (const auto* m = amqp::Find(args, "x-match")) {
+      const auto* s = m->AsString();
+      if (s == nullptr ||
+          (*s != "all" && *s != "any" && *s != "all-with-x" && *s != "any-with-x")) {
+        return Error{amqp::kPreconditionFailed,
+                     "Invalid x-match field value " + (s ? "<<\"" + *s + "\">>" : std::string("")) +
+                         "; expected all, any, all-with-x, or any-with-x"};
+      }
+    }
+  }
+  for (const auto& b : it->second.bindings) {
+    if (!b.to_exchange && b.destination == queue && b.key == key && b.args == args) {
+      return std::nullopt;
+    }
+  }
+  it->second.bindings.push_back(Binding{queue, false, key, args});
+  return std::nullopt;
+}
+
+std::optional<Error> Vhost::QueueUnbind(const std::string& queue, const std::string& exchange,
+                                        const std::string& key, const amqp::FieldTable& args,
+                                        ConnectionId conn) {
+  if (exchange.empty()) {
+    return Error{amqp::kAccessRefused, "operation not permitted on the default exchange"};
+  }
+  auto q = FindQueue(queue);
+  if (q) {
+    if (auto e = CheckExclusive(*q, conn)) return e;
+  }
+  auto it = exchanges_.find(exchange);
+  if (it == exchanges_.end()) return std::nullopt;
+  std::erase_if(it->second.bindings, [&](const Binding& b) {
+    return !b.to_exchange && b.destination == queue && b.key == key && b.args == args;
+  });
+  MaybeAutoDeleteExchange(exchange);
+  return std::nullopt;
+}
+
+Result<uint32_t> Vhost::QueuePurge(const std::string& queue, ConnectionId conn) {
+  auto q = FindQueue(queue);
+  if (!q) return {std::nullopt, Error{amqp::kNotFound, "no " + QueueText(queue)}};
+  if (auto e = CheckExclusive(*q, conn)) return {std::nullopt, e};
+  return {static_cast<uint32_t>(q->Purge()), std::nullopt};
+}
+
+Result<uint32_t> Vhost::QueueDelete(const std::string& queue, bool if_unused, bool if_empty,
+                                    ConnectionId conn) {
+  auto q = FindQueue(queue);
+  if (!q) return {0u, std::nullopt};  // idempotent (RabbitMQ 3.x)
+  if (auto e = CheckExclusive(*q, conn)) return {std::nullopt, e};
+  if (if_unused && q->consumer_count() > 0) {
+    return {std::nullopt, Error{amqp::kPreconditionFailed, QueueText(queue) + " in use"}};
+  }
+  if (if_empty && q->message_count() > 0) {
+    return {std::nullopt, Error{amqp::kPreconditionFailed, QueueText(queue) + " not empty"}};
+  }
+  const auto n = static_cast<uint32_t>(q->message_count());
+  DeleteQueue(q);
+  return {n, std::nullopt};
+}
+
+void Vhost::DeleteQueue(const QueuePtr& q) {
+  const std::string name = q->name();
+  queues_.erase(name);
+  RemoveBindingsTo(name, /*to_exchange=*/false);
+  q->MarkDeleted();
+}
+
+void Vhost::RemoveBindingsTo(const std::string& destination, bool to_exchange) {
+  std::vector<std::string> touched;
+  for (auto& [n, e] : exchanges_) {
+    const size_t before = e.bindings.size();
+    std::erase_if(e.bindings, [&](const Binding& b) {
+      return b.to_exchange == to_exchange && b.destination == destination;
+    });
+    if (e.bindings.size() != before) touched.push_back(n);
+  }
+  for (const auto& n : touched) MaybeAutoDeleteExchange(n);
+}
+
+void Vhost::MaybeAutoDeleteExchange(const std::string& name) {
+  auto it = exchanges_.find(name);
+  if (it == exchanges_.end() || !it->second.auto_delete || !it->second.bindings.empty()) return;
+  exchanges_.erase(it);
+  RemoveBindingsTo(name, /*to_exchange=*/true);
+}
+
+void Vhost::Route(const Exchange& ex, const Message& m, std::vector<Queue*>& out,
+                  std::vector<const Exchange*>& visited) const {
+  if (std::find(visited.begin(), visited.end(), &ex) != visited.end()) return;
+  visited.push_back(&ex);
+  auto add_queue = [&](const std::string& qname) {
+    auto it = queues_.find(qname);
+    if (it == queues_.end()) return;
+    Queue* q = it->second.get();
+    if (std::find(out.begin(), out.end(), q) == out.end()) out.push_back(q);
+  };
+  if (ex.name.empty()) {
+    add_queue(m.routing_key);
+    return;
+  }
+  for (const Binding& b : ex.bindings) {
+    bool match = false;
+    switch (ex.type) {
+      case ExchangeType::kDirect:
+        match = b.key == m.routing_key;
+        break;
+      case ExchangeType::kFanout:
+        match = true;
+        break;
+      case ExchangeType::kTopic:
+        match = TopicMatches(b.key, m.routing_key);
+        break;
+      case ExchangeType::kHeaders:
+        match = HeadersMatch(b.args, m.headers ? &*m.headers : nullptr);
+        break;
+    }
+    if (!match) continue;
+    if (b.to_exchange) {
+      if (const Exchange* dest = FindExchange(b.destination)) Route(*dest, m, out, visited);
+    } else {
+      add_queue(b.destination);
+    }
+  }
+  if (out.empty()) {
+    if (const auto* ae = amqp::Find(ex.args, "alternate-exchange")) {
+      if (const auto* s = ae->AsString()) {
+        if (const Exchange* alt = FindExchange(*s)) Route(*alt, m, out, visited);
+      }
+    }
+  }
+}
+
+Result<size_t> Vhost::Publish(const MessagePtr& message) {
+  const Exchange* ex = FindExchange(message->exchange);
+  if (ex == nullptr) {
+    return {std::nullopt, Error{amqp::kNotFound, "no " + ExchangeText(message->exchange)}};
+  }
+  if (ex->internal) {
+    return {std::nullopt,
+            Error{amqp::kAccessRefused, "cannot publish to internal " + ExchangeText(ex->name)}};
+  }
+  std::vector<Queue*> targets;
+  std::vector<const Exchange*> visited;
+  Route(*ex, *message, targets, visited);
+  for (Queue* q : targets) q->Enqueue(message);
+  return {targets.size(), std::nullopt};
+}
+
+Result<QueuePtr> Vhost::QueueForUse(const std::string& queue, ConnectionId conn) {
+  auto q = FindQueue(queue);
+  if (!q) return {std::nullopt, Error{amqp::kNotFound, "no " + QueueText(queue)}};
+  if (auto e = CheckExclusive(*q, conn)) return {std::nullopt, e};
+  return {q, std::nullopt};
+}
+
+std::optional<Error> Vhost::Consume(const QueuePtr& q, Consumer* c, bool exclusive) {
+  if (q->has_exclusive_consumer() || (exclusive && q->consumer_count() > 0)) {
+    return Error{amqp::kAccessRefused, QueueText(q->name()) + " in exclusive use"};
+  }
+  q->AddConsumer(c, exclusive);
+  return std::nullopt;
+}
+
+void Vhost::Cancel(const QueuePtr& q, Consumer* c) {
+  if (q->RemoveConsumer(c)) {
+    auto it = queues_.find(q->name());
+    if (it != queues_.end() && it->second == q) DeleteQueue(q);
+  }
+}
+
+void Vhost::OnConnectionClosed(ConnectionId conn) {
+  std::vector<QueuePtr> doomed;
+  for (const auto& [n, q] : queues_) {
+    if (q->owner() && *q->owner() == conn) doomed.push_back(q);
+  }
+  for (const auto& q : doomed) DeleteQueue(q);
+}
+
+Broker::Broker() { vhosts_.emplace("/", std::make_unique<Vhost>("/")); }
+
+Vhost* Broker::FindVhost(const std::string& name) {
+  auto it = vhosts_.find(name);
+  return it == vhosts_.end() ? nullptr : it->second.get();
+}
+
+}  // namespace warren::broker
