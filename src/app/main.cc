@@ -9,8 +9,9 @@
 #include <filesystem>
 #include <system_error>
 
-#include "app/refusing_handler.h"
+#include "amqp/session/session.h"
 #include "base/logging.h"
+#include "broker/broker.h"
 #include "config/config.h"
 #include "net/server.h"
 
@@ -44,11 +45,18 @@ int Main(int argc, char** argv) {
   amqp_opts.bind = cfg.bind;
   amqp_opts.port = cfg.amqp_port;
   amqp_opts.max_connections = cfg.max_connections;
-  // The AMQP session (src/amqp/session) is wired here once it exists; until then every
-  // connection is refused with the protocol header, as the spec prescribes for a peer whose
-  // protocol the server does not serve.
+  broker::Broker broker;
+  amqp::SessionConfig session_cfg;
+  session_cfg.frame_max = cfg.frame_max;
+  session_cfg.channel_max = cfg.channel_max;
+  session_cfg.heartbeat = cfg.heartbeat;
+  session_cfg.max_message_size = cfg.max_message_size;
   net::Server amqp(
-      io, [](Transport& t) { return std::make_unique<app::RefusingHandler>(t); }, amqp_opts);
+      io,
+      [&broker, session_cfg](Transport& t) {
+        return amqp::MakeAmqpHandler(t, broker, session_cfg);
+      },
+      amqp_opts);
   // Signals are caught before the listener line is logged: whoever waits for that line may
   // send SIGTERM at once, and it must get the clean shutdown.
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -1,0 +1,544 @@
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "amqp/codec/frame_writer.h"
+#include "amqp/session/session.h"
+
+namespace warren::amqp {
+
+std::optional<Close> DispatchChannelMethod(Channel& ch, const Method& m);
+
+namespace {
+
+std::string RandomTag() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string s = "amq.ctag-";
+  for (int i = 0; i < 22; ++i) s += kAlphabet[rng() % 64];
+  return s;
+}
+
+}  // namespace
+
+// --- ChannelConsumer -------------------------------------------------------------------------
+
+bool ChannelConsumer::CanAccept() const {
+  if (ch_.closing_ || !ch_.flow_) return false;
+  if (no_ack_) return true;
+  if (prefetch_ != 0 && unacked >= prefetch_) return false;
+  return ch_.GlobalCredit();
+}
+
+void ChannelConsumer::Deliver(const std::shared_ptr<broker::Queue>& q, broker::QueueEntry e) {
+  const uint64_t tag = ch_.next_tag_++;
+  ch_.WriteDelivery(this, e, tag);
+  if (!no_ack_) {
+    ++unacked;
+    ch_.unacked_.emplace(tag, Channel::Unacked{q, std::move(e), tag_});
+  }
+}
+
+void ChannelConsumer::OnQueueDeleted() {
+  if (ch_.conn_.cancel_notify()) {
+    BasicCancel cancel;
+    cancel.consumer_tag = tag_;
+    cancel.no_wait = true;
+    ch_.conn_.Send(ch_.id_, cancel);
+    ch_.conn_.transport().RequestFlush();
+  }
+  auto it = ch_.consumers_.find(tag_);
+  if (it != ch_.consumers_.end()) {
+    ch_.conn_.graveyard.push_back(std::move(it->second));  // `this` lives until then
+    ch_.consumers_.erase(it);
+  }
+}
+
+// --- Channel ---------------------------------------------------------------------------------
+
+Channel::~Channel() { Release(); }
+
+template <typename M>
+void Channel::Reply(const M& m) {
+  conn_.Send(id_, m);
+}
+
+std::optional<Close> Channel::Fail(uint16_t class_id, uint16_t method_id, const broker::Error& e) {
+  return MakeClose(e.reply_code, e.text, class_id, method_id);
+}
+
+std::optional<Close> Channel::OnFrame(const Frame& f) {
+  if (f.type == kFrameHeaderType) return OnContentHeader(f);
+  if (f.type == kFrameBodyType) return OnContentBody(f);
+  if (publishing_) {
+    return MakeClose(kUnexpectedFrame,
+                     "expected content header for class 60, got non content header frame "
+                     "instead");
+  }
+  auto m = DecodeMethod(f.payload);
+  if (!m) return m.error();
+  return DispatchChannelMethod(*this, m.value());
+}
+
+void Channel::Release() {
+  for (auto& [tag, c] : consumers_) conn_.vhost().Cancel(c->queue(), c.get());
+  // Requeue per queue in delivery order: Queue::Requeue restores arrival order by seq.
+  std::map<broker::Queue*, std::pair<broker::QueuePtr, std::vector<broker::QueueEntry>>> byq;
+  for (auto& [tag, u] : unacked_) {
+    auto& slot = byq[u.queue.get()];
+    slot.first = u.queue;
+    slot.second.push_back(std::move(u.entry));
+  }
+  unacked_.clear();
+  // Keep the consumer objects until the queues stop dispatching to them.
+  for (auto& [tag, c] : consumers_) conn_.graveyard.push_back(std::move(c));
+  consumers_.clear();
+  for (auto& [q, slot] : byq) slot.first->Requeue(std::move(slot.second));
+  publishing_.reset();
+  building_.reset();
+  tx_publishes_.clear();
+  tx_acks_.clear();
+}
+
+void Channel::FlushConfirms() {
+  if (!confirm_ || publish_seq_ == confirmed_seq_ || closing_) return;
+  BasicAck ack;
+  ack.delivery_tag = publish_seq_;
+  ack.multiple = publish_seq_ - confirmed_seq_ > 1;
+  Reply(ack);
+  confirmed_seq_ = publish_seq_;
+}
+
+void Channel::WriteDelivery(ChannelConsumer* c, const broker::QueueEntry& e, uint64_t tag) {
+  BasicDeliver d;
+  d.consumer_tag = c->tag();
+  d.delivery_tag = tag;
+  d.redelivered = e.redelivered;
+  d.exchange = e.message->exchange;
+  d.routing_key = e.message->routing_key;
+  WriteContent(conn_.Output(), id_, d, e.message->properties, e.message->body, conn_.frame_max());
+  conn_.transport().RequestFlush();
+}
+
+void Channel::DispatchAll() {
+  std::vector<broker::QueuePtr> queues;
+  for (auto& [tag, c] : consumers_) queues.push_back(c->queue());
+  for (auto& q : queues) q->Dispatch();
+}
+
+std::optional<Close> Channel::ResolveQueue(std::string& name, uint16_t class_id,
+                                           uint16_t method_id) {
+  if (!name.empty()) return std::nullopt;
+  if (last_queue_.empty()) {
+    return MakeClose(kNotFound, "no previously declared queue", class_id, method_id);
+  }
+  name = last_queue_;
+  return std::nullopt;
+}
+
+// --- channel, exchange and queue methods --------------------------------------------------
+
+std::optional<Close> Channel::Handle(const ChannelFlow& m) {
+  if (!m.active) {
+    return MakeClose(kNotImplemented, "active=false", ChannelFlow::kClassId,
+                     ChannelFlow::kMethodId);
+  }
+  ChannelFlowOk ok;
+  ok.active = true;
+  Reply(ok);
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const ExchangeDeclare& m) {
+  if (auto e = conn_.vhost().ExchangeDeclare(m.exchange, m.type, m.passive, m.durable,
+                                             m.auto_delete, m.internal, m.arguments)) {
+    return Fail(m.kClassId, m.kMethodId, *e);
+  }
+  if (!m.no_wait) Reply(ExchangeDeclareOk{});
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const ExchangeDelete& m) {
+  if (auto e = conn_.vhost().ExchangeDelete(m.exchange, m.if_unused)) {
+    return Fail(m.kClassId, m.kMethodId, *e);
+  }
+  if (!m.no_wait) Reply(ExchangeDeleteOk{});
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const ExchangeBind& m) {
+  if (auto e = conn_.vhost().ExchangeBind(m.destination, m.source, m.routing_key, m.arguments)) {
+    return Fail(m.kClassId, m.kMethodId, *e);
+  }
+  if (!m.no_wait) Reply(ExchangeBindOk{});
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const ExchangeUnbind& m) {
+  if (auto e = conn_.vhost().ExchangeUnbind(m.destination, m.source, m.routing_key, m.arguments)) {
+    return Fail(m.kClassId, m.kMethodId, *e);
+  }
+  if (!m.no_wait) Reply(ExchangeUnbindOk{});
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const QueueDeclare& m) {
+  std::string name = m.queue;
+  if (m.passive) {
+    if (auto e = ResolveQueue(name, m.kClassId, m.kMethodId)) return e;
+  }
+  auto r = conn_.vhost().QueueDeclare(name, m.passive, m.durable, m.exclusive, m.auto_delete,
+                                      m.arguments, conn_.id());
+  if (!r.ok()) return Fail(m.kClassId, m.kMethodId, *r.error);
+  last_queue_ = r.value->queue;
+  if (!m.no_wait) {
+    QueueDeclareOk ok;
+    ok.queue = r.value->queue;
+    ok.message_count = r.value->message_count;
+    ok.consumer_count = r.value->consumer_count;
+    Reply(ok);
+  }
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const QueueBind& m) {
+  std::string q = m.queue;
+  if (auto e = ResolveQueue(q, m.kClassId, m.kMethodId)) return e;
+  if (auto e = conn_.vhost().QueueBind(q, m.exchange, m.routing_key, m.arguments, conn_.id())) {
+    return Fail(m.kClassId, m.kMethodId, *e);
+  }
+  if (!m.no_wait) Reply(QueueBindOk{});
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const QueueUnbind& m) {
+  std::string q = m.queue;
+  if (auto e = ResolveQueue(q, m.kClassId, m.kMethodId)) return e;
+  if (auto e = conn_.vhost().QueueUnbind(q, m.exchange, m.routing_key, m.arguments, conn_.id())) {
+    return Fail(m.kClassId, m.kMethodId, *e);
+  }
+  Reply(QueueUnbindOk{});
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const QueuePurge& m) {
+  std::string q = m.queue;
+  if (auto e = ResolveQueue(q, m.kClassId, m.kMethodId)) return e;
+  auto r = conn_.vhost().QueuePurge(q, conn_.id());
+  if (!r.ok()) return Fail(m.kClassId, m.kMethodId, *r.error);
+  if (!m.no_wait) {
+    QueuePurgeOk ok;
+    ok.message_count = *r.value;
+    Reply(ok);
+  }
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const QueueDelete& m) {
+  std::string q = m.queue;
+  if (auto e = ResolveQueue(q, m.kClassId, m.kMethodId)) return e;
+  auto r = conn_.vhost().QueueDelete(q, m.if_unused, m.if_empty, conn_.id());
+  if (!r.ok()) return Fail(m.kClassId, m.kMethodId, *r.error);
+  if (!m.no_wait) {
+    QueueDeleteOk ok;
+    ok.message_count = *r.value;
+    Reply(ok);
+  }
+  return std::nullopt;
+}
+
+// --- basic -----------------------------------------------------------------------------------
+
+std::optional<Close> Channel::Handle(const BasicQos& m) {
+  if (m.prefetch_size != 0) {
+    return MakeClose(kNotImplemented, "prefetch_size!=0 (" + std::to_string(m.prefetch_size) + ")",
+                     m.kClassId, m.kMethodId);
+  }
+  if (m.global) {
+    prefetch_global_ = m.prefetch_count;
+  } else {
+    prefetch_default_ = m.prefetch_count;
+  }
+  Reply(BasicQosOk{});
+  DispatchAll();
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const BasicConsume& m) {
+  std::string qname = m.queue;
+  if (auto e = ResolveQueue(qname, m.kClassId, m.kMethodId)) return e;
+  auto q = conn_.vhost().QueueForUse(qname, conn_.id());
+  if (!q.ok()) return Fail(m.kClassId, m.kMethodId, *q.error);
+  std::string tag = m.consumer_tag.empty() ? RandomTag() : m.consumer_tag;
+  if (consumers_.contains(tag)) {
+    return MakeClose(kNotAllowed, "attempt to reuse consumer tag '" + tag + "'", m.kClassId,
+                     m.kMethodId);
+  }
+  auto c = std::make_unique<ChannelConsumer>(*this, tag, *q.value, m.no_ack, prefetch_default_);
+  if (auto e = conn_.vhost().Consume(*q.value, c.get(), m.exclusive)) {
+    return Fail(m.kClassId, m.kMethodId, *e);
+  }
+  consumers_.emplace(tag, std::move(c));
+  if (!m.no_wait) {
+    BasicConsumeOk ok;
+    ok.consumer_tag = tag;
+    Reply(ok);
+  }
+  (*q.value)->Dispatch();  // after consume-ok, so the client knows the tag first
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const BasicCancel& m) {
+  auto it = consumers_.find(m.consumer_tag);
+  if (it != consumers_.end()) {
+    auto c = std::move(it->second);
+    consumers_.erase(it);
+    conn_.vhost().Cancel(c->queue(), c.get());
+    conn_.graveyard.push_back(std::move(c));
+  }
+  if (!m.no_wait) {
+    BasicCancelOk ok;
+    ok.consumer_tag = m.consumer_tag;
+    Reply(ok);
+  }
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const BasicPublish& m) {
+  if (m.immediate) {
+    return MakeClose(kNotImplemented, "immediate=true", m.kClassId, m.kMethodId);
+  }
+  publishing_ = m;
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::OnContentHeader(const Frame& f) {
+  if (!publishing_ || building_) {
+    return MakeClose(kUnexpectedFrame, "expected method frame, got non method frame instead");
+  }
+  auto h = DecodeContentHeader(f.payload);
+  if (!h) return h.error();
+  if (h.value().class_id != BasicPublish::kClassId) {
+    return MakeClose(kUnexpectedFrame, "expected content header for class 60, got class " +
+                                           std::to_string(h.value().class_id));
+  }
+  if (h.value().body_size > conn_.config().max_message_size) {
+    auto e = MakeClose(kPreconditionFailed,
+                       "message size " + std::to_string(h.value().body_size) +
+                           " is larger than configured max size " +
+                           std::to_string(conn_.config().max_message_size),
+                       BasicPublish::kClassId, BasicPublish::kMethodId);
+    publishing_.reset();
+    return e;
+  }
+  auto props = DecodeProperties(h.value().raw_properties);
+  if (!props) return props.error();
+  if (props.value().user_id && *props.value().user_id != conn_.user()) {
+    publishing_.reset();
+    return MakeClose(kPreconditionFailed,
+                     "user_id property set to '" + *props.value().user_id +
+                         "' but authenticated user was '" + conn_.user() + "'",
+                     BasicPublish::kClassId, BasicPublish::kMethodId);
+  }
+  building_ = std::make_shared<broker::Message>();
+  building_->exchange = publishing_->exchange;
+  building_->routing_key = publishing_->routing_key;
+  building_->properties.assign(h.value().raw_properties.begin(), h.value().raw_properties.end());
+  building_->headers = std::move(props.value().headers);
+  building_->delivery_mode = props.value().delivery_mode.value_or(1);
+  body_expected_ = h.value().body_size;
+  building_->body.reserve(body_expected_);
+  if (body_expected_ == 0) return CompletePublish();
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::OnContentBody(const Frame& f) {
+  if (!building_) {
+    return MakeClose(kUnexpectedFrame, "expected method frame, got non method frame instead");
+  }
+  if (building_->body.size() + f.payload.size() > body_expected_) {
+    return MakeClose(kFrameError, "content body larger than declared in the content header");
+  }
+  building_->body.insert(building_->body.end(), f.payload.begin(), f.payload.end());
+  if (building_->body.size() == body_expected_) return CompletePublish();
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::CompletePublish() {
+  broker::MessagePtr m = std::move(building_);
+  const bool mandatory = publishing_->mandatory;
+  publishing_.reset();
+  building_.reset();
+  if (tx_) {
+    // Checked now so the error names basic.publish, as RabbitMQ does.
+    if (conn_.vhost().FindExchange(m->exchange) == nullptr) {
+      return MakeClose(kNotFound,
+                       "no exchange '" + m->exchange + "' in vhost '" + conn_.vhost().name() + "'",
+                       BasicPublish::kClassId, BasicPublish::kMethodId);
+    }
+    tx_publishes_.push_back(TxPublish{std::move(m), mandatory});
+    return std::nullopt;
+  }
+  return DoPublish(m, mandatory);
+}
+
+std::optional<Close> Channel::DoPublish(const broker::MessagePtr& m, bool mandatory) {
+  auto r = conn_.vhost().Publish(m);
+  if (!r.ok()) return Fail(BasicPublish::kClassId, BasicPublish::kMethodId, *r.error);
+  if (*r.value == 0 && mandatory) {
+    BasicReturn ret;
+    ret.reply_code = kNoRoute;
+    ret.reply_text = "NO_ROUTE";
+    ret.exchange = m->exchange;
+    ret.routing_key = m->routing_key;
+    WriteContent(conn_.Output(), id_, ret, m->properties, m->body, conn_.frame_max());
+  }
+  if (confirm_) ++publish_seq_;
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const BasicGet& m) {
+  std::string qname = m.queue;
+  if (auto e = ResolveQueue(qname, m.kClassId, m.kMethodId)) return e;
+  auto q = conn_.vhost().QueueForUse(qname, conn_.id());
+  if (!q.ok()) return Fail(m.kClassId, m.kMethodId, *q.error);
+  auto entry = (*q.value)->Get();
+  if (!entry) {
+    Reply(BasicGetEmpty{});
+    return std::nullopt;
+  }
+  const uint64_t tag = next_tag_++;
+  BasicGetOk ok;
+  ok.delivery_tag = tag;
+  ok.redelivered = entry->redelivered;
+  ok.exchange = entry->message->exchange;
+  ok.routing_key = entry->message->routing_key;
+  ok.message_count = static_cast<uint32_t>((*q.value)->message_count());
+  WriteContent(conn_.Output(), id_, ok, entry->message->properties, entry->message->body,
+               conn_.frame_max());
+  if (!m.no_ack) unacked_.emplace(tag, Unacked{*q.value, std::move(*entry), ""});
+  return std::nullopt;
+}
+
+std::vector<uint64_t> Channel::TagsFor(uint64_t tag, bool multiple) const {
+  std::vector<uint64_t> tags;
+  if (multiple) {
+    for (const auto& [t, u] : unacked_) {
+      if (tag != 0 && t > tag) break;
+      tags.push_back(t);
+    }
+  } else if (unacked_.contains(tag)) {
+    tags.push_back(tag);
+  }
+  return tags;
+}
+
+std::optional<Close> Channel::Settle(uint64_t tag, bool multiple, bool ack, bool requeue,
+                                     uint16_t method_id) {
+  // Unknown tag: RabbitMQ refuses it, also with multiple=true (tag 0 + multiple = "all").
+  if (!(multiple && tag == 0) && !unacked_.contains(tag)) {
+    return MakeClose(kPreconditionFailed, "unknown delivery tag " + std::to_string(tag), 60,
+                     method_id);
+  }
+  if (tx_) {
+    tx_acks_.push_back(TxAck{tag, multiple, ack, requeue});
+    return std::nullopt;
+  }
+  ApplySettle(TagsFor(tag, multiple), ack, requeue);
+  return std::nullopt;
+}
+
+void Channel::ApplySettle(const std::vector<uint64_t>& tags, bool ack, bool requeue) {
+  std::map<broker::Queue*, std::pair<broker::QueuePtr, std::vector<broker::QueueEntry>>> back;
+  for (uint64_t t : tags) {
+    auto it = unacked_.find(t);
+    if (it == unacked_.end()) continue;
+    Unacked u = std::move(it->second);
+    unacked_.erase(it);
+    if (!u.consumer_tag.empty()) {
+      auto c = consumers_.find(u.consumer_tag);
+      if (c != consumers_.end() && c->second->unacked > 0) --c->second->unacked;
+    }
+    if (!ack && requeue) {
+      auto& slot = back[u.queue.get()];
+      slot.first = u.queue;
+      slot.second.push_back(std::move(u.entry));
+    }
+  }
+  for (auto& [q, slot] : back) slot.first->Requeue(std::move(slot.second));
+  DispatchAll();
+}
+
+std::optional<Close> Channel::Handle(const BasicAck& m) {
+  return Settle(m.delivery_tag, m.multiple, true, false, m.kMethodId);
+}
+std::optional<Close> Channel::Handle(const BasicReject& m) {
+  return Settle(m.delivery_tag, false, false, m.requeue, m.kMethodId);
+}
+std::optional<Close> Channel::Handle(const BasicNack& m) {
+  return Settle(m.delivery_tag, m.multiple, false, m.requeue, m.kMethodId);
+}
+
+std::optional<Close> Channel::Handle(const BasicRecover& m) {
+  if (!m.requeue) return MakeClose(kNotImplemented, "requeue=false", m.kClassId, m.kMethodId);
+  ApplySettle(TagsFor(0, true), false, true);
+  Reply(BasicRecoverOk{});
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const BasicRecoverAsync& m) {
+  if (!m.requeue) return MakeClose(kNotImplemented, "requeue=false", m.kClassId, m.kMethodId);
+  ApplySettle(TagsFor(0, true), false, true);
+  return std::nullopt;
+}
+
+// --- confirms and transactions -------------------------------------------------------------
+
+std::optional<Close> Channel::Handle(const ConfirmSelect& m) {
+  if (tx_) {
+    return MakeClose(kPreconditionFailed, "cannot switch from tx to confirm mode", m.kClassId,
+                     m.kMethodId);
+  }
+  confirm_ = true;
+  if (!m.nowait) Reply(ConfirmSelectOk{});
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const TxSelect& m) {
+  if (confirm_) {
+    return MakeClose(kPreconditionFailed, "cannot switch from confirm to tx mode", m.kClassId,
+                     m.kMethodId);
+  }
+  tx_ = true;
+  Reply(TxSelectOk{});
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const TxCommit& m) {
+  if (!tx_) {
+    return MakeClose(kPreconditionFailed, "channel is not transactional", m.kClassId, m.kMethodId);
+  }
+  auto publishes = std::move(tx_publishes_);
+  auto acks = std::move(tx_acks_);
+  tx_publishes_.clear();
+  tx_acks_.clear();
+  for (auto& p : publishes) {
+    if (auto e = DoPublish(p.message, p.mandatory)) return e;
+  }
+  for (auto& a : acks) ApplySettle(TagsFor(a.tag, a.multiple), a.ack, a.requeue);
+  Reply(TxCommitOk{});
+  return std::nullopt;
+}
+
+std::optional<Close> Channel::Handle(const TxRollback& m) {
+  if (!tx_) {
+    return MakeClose(kPreconditionFailed, "channel is not transactional", m.kClassId, m.kMethodId);
+  }
+  tx_publishes_.clear();
+  tx_acks_.clear();
+  Reply(TxRollbackOk{});
+  return std::nullopt;
+}
+
+}  // namespace warren::amqp

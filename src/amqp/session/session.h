@@ -1,0 +1,216 @@
+#pragma once
+// AMQP 0-9-1 connection and channel state machines over the broker API.
+//
+// One Connection per socket implements ProtocolHandler (base/transport.h): bytes in, frames
+// parsed with the codec, methods dispatched through a declarative table (method_table.cc),
+// replies and deliveries appended to Output(). Knows no sockets.
+//
+// Threading: everything on the connection's shard; the broker is on the same thread.
+// Lifetime: net destroys the Connection after OnClosed(), where every channel is released
+// (consumers cancelled, unacked deliveries requeued in order, exclusive queues deleted).
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "amqp/codec/close.h"
+#include "amqp/codec/frame_reader.h"
+#include "amqp/codec/methods.h"
+#include "base/transport.h"
+#include "broker/broker.h"
+
+namespace warren::amqp {
+
+struct SessionConfig {
+  uint32_t frame_max = 131072;
+  uint16_t channel_max = 2047;
+  uint16_t heartbeat = 60;
+  uint64_t max_message_size = 134217728;
+};
+
+std::unique_ptr<ProtocolHandler> MakeAmqpHandler(Transport& t, broker::Broker& b,
+                                                 const SessionConfig& cfg);
+
+class Connection;
+class Channel;
+
+// One basic.consume subscription.
+class ChannelConsumer : public broker::Consumer {
+ public:
+  ChannelConsumer(Channel& ch, std::string tag, broker::QueuePtr q, bool no_ack, uint16_t prefetch)
+      : ch_(ch), tag_(std::move(tag)), queue_(std::move(q)), no_ack_(no_ack), prefetch_(prefetch) {}
+  bool CanAccept() const override;
+  void Deliver(const std::shared_ptr<broker::Queue>& q, broker::QueueEntry e) override;
+  void OnQueueDeleted() override;
+
+  const std::string& tag() const { return tag_; }
+  const broker::QueuePtr& queue() const { return queue_; }
+  uint32_t unacked = 0;
+
+ private:
+  Channel& ch_;
+  std::string tag_;
+  broker::QueuePtr queue_;
+  bool no_ack_;
+  uint16_t prefetch_;
+};
+
+class Channel {
+ public:
+  Channel(Connection& conn, uint16_t id) : conn_(conn), id_(id) {}
+  ~Channel();
+  uint16_t id() const { return id_; }
+  bool closing() const { return closing_; }
+
+  // A frame for this channel. Returns a Close to send when the frame is an error.
+  std::optional<Close> OnFrame(const Frame& f);
+  // Releases broker state: cancels consumers, requeues unacked deliveries in order.
+  void Release();
+  void MarkClosing() { closing_ = true; }
+  // Cumulative publisher confirm for everything published since the last one.
+  void FlushConfirms();
+
+  // Method handlers (method_table.cc dispatches to these).
+  std::optional<Close> Handle(const ChannelFlow& m);
+  std::optional<Close> Handle(const ExchangeDeclare& m);
+  std::optional<Close> Handle(const ExchangeDelete& m);
+  std::optional<Close> Handle(const ExchangeBind& m);
+  std::optional<Close> Handle(const ExchangeUnbind& m);
+  std::optional<Close> Handle(const QueueDeclare& m);
+  std::optional<Close> Handle(const QueueBind& m);
+  std::optional<Close> Handle(const QueueUnbind& m);
+  std::optional<Close> Handle(const QueuePurge& m);
+  std::optional<Close> Handle(const QueueDelete& m);
+  std::optional<Close> Handle(const BasicQos& m);
+  std::optional<Close> Handle(const BasicConsume& m);
+  std::optional<Close> Handle(const BasicCancel& m);
+  std::optional<Close> Handle(const BasicPublish& m);
+  std::optional<Close> Handle(const BasicGet& m);
+  std::optional<Close> Handle(const BasicAck& m);
+  std::optional<Close> Handle(const BasicReject& m);
+  std::optional<Close> Handle(const BasicNack& m);
+  std::optional<Close> Handle(const BasicRecover& m);
+  std::optional<Close> Handle(const BasicRecoverAsync& m);
+  std::optional<Close> Handle(const ConfirmSelect& m);
+  std::optional<Close> Handle(const TxSelect& m);
+  std::optional<Close> Handle(const TxCommit& m);
+  std::optional<Close> Handle(const TxRollback& m);
+
+ private:
+  friend class ChannelConsumer;
+  struct Unacked {
+    broker::QueuePtr queue;
+    broker::QueueEntry entry;
+    std::string consumer_tag;  // "" for basic.get
+  };
+  struct TxPublish {
+    broker::MessagePtr message;
+    bool mandatory;
+  };
+  struct TxAck {
+    uint64_t tag;
+    bool multiple;
+    bool ack;      // false: nack/reject
+    bool requeue;  // for nacks
+  };
+
+  template <typename M>
+  void Reply(const M& m);
+  std::optional<Close> Fail(uint16_t class_id, uint16_t method_id, const broker::Error& e);
+  std::optional<Close> ResolveQueue(std::string& name, uint16_t class_id, uint16_t method_id);
+  std::optional<Close> OnContentHeader(const Frame& f);
+  std::optional<Close> OnContentBody(const Frame& f);
+  std::optional<Close> CompletePublish();
+  std::optional<Close> DoPublish(const broker::MessagePtr& m, bool mandatory);
+  // Validates the tags first; then acks (ack=true) or rejects them.
+  std::optional<Close> Settle(uint64_t tag, bool multiple, bool ack, bool requeue,
+                              uint16_t method_id);
+  void ApplySettle(const std::vector<uint64_t>& tags, bool ack, bool requeue);
+  std::vector<uint64_t> TagsFor(uint64_t tag, bool multiple) const;
+  void WriteDelivery(ChannelConsumer* c, const broker::QueueEntry& e, uint64_t tag);
+  bool GlobalCredit() const { return prefetch_global_ == 0 || unacked_.size() < prefetch_global_; }
+  void DispatchAll();
+
+  Connection& conn_;
+  uint16_t id_;
+  bool closing_ = false;
+  bool flow_ = true;
+  std::string last_queue_;
+  // Content assembly.
+  std::optional<BasicPublish> publishing_;
+  std::shared_ptr<broker::Message> building_;
+  uint64_t body_expected_ = 0;
+  // Consumers and deliveries.
+  std::map<std::string, std::unique_ptr<ChannelConsumer>> consumers_;
+  std::map<uint64_t, Unacked> unacked_;
+  uint64_t next_tag_ = 1;
+  uint16_t prefetch_default_ = 0;
+  uint16_t prefetch_global_ = 0;
+  // Confirms and transactions.
+  bool confirm_ = false;
+  uint64_t publish_seq_ = 0;
+  uint64_t confirmed_seq_ = 0;
+  bool tx_ = false;
+  std::vector<TxPublish> tx_publishes_;
+  std::vector<TxAck> tx_acks_;
+};
+
+class Connection : public ProtocolHandler {
+ public:
+  Connection(Transport& t, broker::Broker& b, SessionConfig cfg);
+  ~Connection() override;
+
+  size_t OnData(std::span<const std::byte> data) override;
+  ByteBuffer& Output() override { return out_; }
+  void OnTick(std::chrono::steady_clock::time_point now) override;
+  void OnClosed() override;
+
+  Transport& transport() { return t_; }
+  broker::Vhost& vhost() { return *vhost_; }
+  ConnectionId id() const { return t_.id(); }
+  uint32_t frame_max() const { return frame_max_; }
+  const SessionConfig& config() const { return cfg_; }
+  bool cancel_notify() const { return cancel_notify_; }
+  const std::string& user() const { return user_; }
+  // Consumers removed while the queue is iterating them die here, later.
+  std::vector<std::unique_ptr<ChannelConsumer>> graveyard;
+
+  template <typename M>
+  void Send(uint16_t channel, const M& m) {
+    WriteMethod(out_, channel, m);
+  }
+
+ private:
+  enum class State { kHeader, kStartOk, kTuneOk, kOpen, kRunning, kClosing, kClosed };
+  void HandleFrame(const Frame& f);
+  std::optional<Close> HandleConnectionMethod(const Method& m);
+  void ConnectionError(const Close& c);
+  void ChannelError(Channel& ch, const Close& c);
+  void ReleaseAll();
+  void Log(const Close& c, uint16_t channel);
+
+  Transport& t_;
+  broker::Broker& broker_;
+  SessionConfig cfg_;
+  broker::Vhost* vhost_ = nullptr;
+  State state_ = State::kHeader;
+  FrameReader reader_{4096};
+  ByteBuffer out_;
+  uint32_t frame_max_ = 4096;
+  uint16_t channel_max_ = 0;
+  uint16_t heartbeat_ = 0;
+  bool cancel_notify_ = false;
+  bool auth_failure_close_ = false;
+  std::string user_;
+  std::map<uint16_t, std::unique_ptr<Channel>> channels_;
+  std::chrono::steady_clock::time_point last_read_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_heartbeat_sent_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point closing_since_{};
+  bool released_ = false;
+};
+
+}  // namespace warren::amqp
