@@ -184,11 +184,8 @@ std::optional<Close> Channel::Handle(const ExchangeUnbind& m) {
 }
 
 std::optional<Close> Channel::Handle(const QueueDeclare& m) {
-  std::string name = m.queue;
-  if (m.passive) {
-    if (auto e = ResolveQueue(name, m.kClassId, m.kMethodId)) return e;
-  }
-  auto r = conn_.vhost().QueueDeclare(name, m.passive, m.durable, m.exclusive, m.auto_delete,
+  // A passive declare of "" does not mean the last declared queue (RabbitMQ: 404).
+  auto r = conn_.vhost().QueueDeclare(m.queue, m.passive, m.durable, m.exclusive, m.auto_delete,
                                       m.arguments, conn_.id());
   if (!r.ok()) return Fail(m.kClassId, m.kMethodId, *r.error);
   last_queue_ = r.value->queue;

@@ -288,9 +288,8 @@ std::optional<Close> Connection::HandleConnectionMethod(const Method& m) {
     if (state_ != State::kOpen) return MakeClose(kCommandInvalid, "unexpected open", 10, 40);
     vhost_ = broker_.FindVhost(open->virtual_host);
     if (vhost_ == nullptr) {
-      return MakeClose(
-          kNotAllowed,
-          "access to vhost '" + open->virtual_host + "' refused for user '" + user_ + "'", 10, 40);
+      // RabbitMQ 3.10's text for a vhost that does not exist.
+      return MakeClose(kNotAllowed, "vhost " + open->virtual_host + " not found", 10, 40);
     }
     Send(0, ConnectionOpenOk{});
     state_ = State::kRunning;
