@@ -132,7 +132,11 @@ void Connection::HandleFrame(const Frame& f) {
       auto m = DecodeMethod(f.payload);
       if (m && (std::holds_alternative<ConnectionCloseOk>(m.value()) ||
                 std::holds_alternative<ConnectionClose>(m.value()))) {
-        if (std::holds_alternative<ConnectionClose>(m.value())) Send(0, ConnectionCloseOk{});
+        if (std::holds_alternative<ConnectionClose>(m.value())) {
+          Send(0, ConnectionCloseOk{});
+          AwaitPeerClose();
+          return;
+        }
         state_ = State::kClosed;
         t_.CloseAfterFlush();
       }
@@ -300,8 +304,7 @@ std::optional<Close> Connection::HandleConnectionMethod(const Method& m) {
   if (std::holds_alternative<ConnectionClose>(m)) {
     ReleaseAll();
     Send(0, ConnectionCloseOk{});
-    state_ = State::kClosed;
-    t_.CloseAfterFlush();
+    AwaitPeerClose();
     return std::nullopt;
   }
   if (std::holds_alternative<ConnectionCloseOk>(m)) {
@@ -351,6 +354,11 @@ void Connection::ChannelError(Channel& ch, const Close& c) {
 void Connection::OnTick(std::chrono::steady_clock::time_point now) {
   graveyard.clear();
   using std::chrono::seconds;
+  if (awaiting_peer_close_ && now - closing_since_ > seconds(10)) {
+    awaiting_peer_close_ = false;
+    t_.CloseAfterFlush();
+    return;
+  }
   if (state_ == State::kClosing && now - closing_since_ > seconds(3)) {
     state_ = State::kClosed;
     t_.Abort();
@@ -370,6 +378,15 @@ void Connection::OnTick(std::chrono::steady_clock::time_point now) {
     last_heartbeat_sent_ = now;
     t_.RequestFlush();
   }
+}
+
+// After our close-ok the client closes the socket; frames it still sends (amqplib flushes
+// queued acks after its close) are ignored. RabbitMQ does the same, with a timeout.
+void Connection::AwaitPeerClose() {
+  state_ = State::kClosed;
+  awaiting_peer_close_ = true;
+  closing_since_ = std::chrono::steady_clock::now();
+  t_.RequestFlush();
 }
 
 void Connection::ReleaseAll() {

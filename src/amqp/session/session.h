@@ -191,6 +191,7 @@ class Connection : public ProtocolHandler {
   void ConnectionError(const Close& c);
   void ChannelError(Channel& ch, const Close& c);
   void ReleaseAll();
+  void AwaitPeerClose();
   void Log(const Close& c, uint16_t channel);
 
   Transport& t_;
@@ -211,6 +212,7 @@ class Connection : public ProtocolHandler {
   std::chrono::steady_clock::time_point last_heartbeat_sent_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point closing_since_{};
   bool released_ = false;
+  bool awaiting_peer_close_ = false;
 };
 
 }  // namespace warren::amqp
