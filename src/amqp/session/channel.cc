@@ -345,7 +345,9 @@ std::optional<Close> Channel::OnContentHeader(const Frame& f) {
   building_->headers = std::move(props.value().headers);
   building_->delivery_mode = props.value().delivery_mode.value_or(1);
   body_expected_ = h.value().body_size;
-  building_->body.reserve(body_expected_);
+  // Reserve what one read can bring, not what the header claims: a peer must not make us
+  // allocate max_message_size per channel by announcing a body it never sends.
+  building_->body.reserve(std::min<uint64_t>(body_expected_, 1 << 20));
   if (body_expected_ == 0) return CompletePublish();
   return std::nullopt;
 }
