@@ -42,6 +42,8 @@ struct Message {
   std::vector<std::byte> properties;  // content-header property flags + list, raw
   std::vector<std::byte> body;
   std::optional<amqp::FieldTable> headers;  // decoded once, for headers-exchange routing
+  // Sender-selected distribution: the CC and BCC header keys, routed like routing_key.
+  std::vector<std::string> extra_routing_keys;
   uint8_t delivery_mode = 1;
 };
 using MessagePtr = std::shared_ptr<const Message>;
@@ -196,7 +198,7 @@ class Vhost {
   void DeleteQueue(const QueuePtr& q);
   void RemoveBindingsTo(const std::string& destination, bool to_exchange);
   void MaybeAutoDeleteExchange(const std::string& name);
-  void Route(const Exchange& ex, const Message& m, std::vector<Queue*>& out,
+  void Route(const Exchange& ex, const Message& m, const std::string& key, std::vector<Queue*>& out,
              std::vector<const Exchange*>& visited) const;
   std::string QueueText(const std::string& q) const;
   std::string ExchangeText(const std::string& x) const;

@@ -375,8 +375,8 @@ void Vhost::MaybeAutoDeleteExchange(const std::string& name) {
   RemoveBindingsTo(name, /*to_exchange=*/true);
 }
 
-void Vhost::Route(const Exchange& ex, const Message& m, std::vector<Queue*>& out,
-                  std::vector<const Exchange*>& visited) const {
+void Vhost::Route(const Exchange& ex, const Message& m, const std::string& key,
+                  std::vector<Queue*>& out, std::vector<const Exchange*>& visited) const {
   if (std::find(visited.begin(), visited.end(), &ex) != visited.end()) return;
   visited.push_back(&ex);
   auto add_queue = [&](const std::string& qname) {
@@ -386,20 +386,20 @@ void Vhost::Route(const Exchange& ex, const Message& m, std::vector<Queue*>& out
     if (std::find(out.begin(), out.end(), q) == out.end()) out.push_back(q);
   };
   if (ex.name.empty()) {
-    add_queue(m.routing_key);
+    add_queue(key);
     return;
   }
   for (const Binding& b : ex.bindings) {
     bool match = false;
     switch (ex.type) {
       case ExchangeType::kDirect:
-        match = b.key == m.routing_key;
+        match = b.key == key;
         break;
       case ExchangeType::kFanout:
         match = true;
         break;
       case ExchangeType::kTopic:
-        match = TopicMatches(b.key, m.routing_key);
+        match = TopicMatches(b.key, key);
         break;
       case ExchangeType::kHeaders:
         match = HeadersMatch(b.args, m.headers ? &*m.headers : nullptr);
@@ -407,7 +407,7 @@ void Vhost::Route(const Exchange& ex, const Message& m, std::vector<Queue*>& out
     }
     if (!match) continue;
     if (b.to_exchange) {
-      if (const Exchange* dest = FindExchange(b.destination)) Route(*dest, m, out, visited);
+      if (const Exchange* dest = FindExchange(b.destination)) Route(*dest, m, key, out, visited);
     } else {
       add_queue(b.destination);
     }
@@ -415,7 +415,7 @@ void Vhost::Route(const Exchange& ex, const Message& m, std::vector<Queue*>& out
   if (out.empty()) {
     if (const auto* ae = amqp::Find(ex.args, "alternate-exchange")) {
       if (const auto* s = ae->AsString()) {
-        if (const Exchange* alt = FindExchange(*s)) Route(*alt, m, out, visited);
+        if (const Exchange* alt = FindExchange(*s)) Route(*alt, m, key, out, visited);
       }
     }
   }
@@ -432,7 +432,11 @@ Result<size_t> Vhost::Publish(const MessagePtr& message) {
   }
   std::vector<Queue*> targets;
   std::vector<const Exchange*> visited;
-  Route(*ex, *message, targets, visited);
+  Route(*ex, *message, message->routing_key, targets, visited);
+  for (const std::string& key : message->extra_routing_keys) {
+    visited.clear();
+    Route(*ex, *message, key, targets, visited);
+  }
   for (Queue* q : targets) q->Enqueue(message);
   return {targets.size(), std::nullopt};
 }

@@ -589,3 +589,17 @@ def test_tx_commit_and_rollback(conn):
     ch.tx_rollback()  # the ack is undone
     ch.basic_recover(requeue=True)
     assert ch.queue_declare(q, passive=True).method.message_count == 1
+
+
+def test_cc_and_bcc_sender_selected_routing(conn):
+    ch = conn.channel()
+    qs = {k: ch.queue_declare("", exclusive=True).method.queue for k in ("to", "cc", "bcc")}
+    for k, q in qs.items():
+        ch.queue_bind(q, "amq.direct", f"{q}-{k}")
+    headers = {"CC": [f"{qs['cc']}-cc"], "BCC": [f"{qs['bcc']}-bcc"], "other": 1}
+    ch.basic_publish("amq.direct", f"{qs['to']}-to", b"sel", pika.BasicProperties(headers=headers))
+    for k, q in qs.items():
+        (m, p, b), = drain(ch, q, 1)
+        assert b == b"sel", k
+        assert m.routing_key == f"{qs['to']}-to"
+        assert p.headers == {"CC": [f"{qs['cc']}-cc"], "other": 1}, "BCC is stripped"

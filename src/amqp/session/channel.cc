@@ -20,6 +20,29 @@ std::string RandomTag() {
   return s;
 }
 
+// Sender-selected distribution (RabbitMQ extension): CC and BCC headers, arrays of long
+// strings, add routing keys. BCC is removed from the message, which costs one re-encoding of
+// the properties for messages that carry it.
+void ApplySenderSelected(BasicProperties& props, broker::Message& m) {
+  bool has_bcc = false;
+  for (const char* key : {"CC", "BCC"}) {
+    const FieldValue* v = Find(*props.headers, key);
+    if (v == nullptr) continue;
+    if (std::string_view(key) == "BCC") has_bcc = true;
+    if (const auto* arr = v->get_if<FieldArray>()) {
+      for (const FieldValue& e : *arr) {
+        if (const auto* s = e.AsString()) m.extra_routing_keys.push_back(*s);
+      }
+    }
+  }
+  if (has_bcc) {
+    std::erase_if(*props.headers, [](const FieldEntry& e) { return e.key == "BCC"; });
+    ByteBuffer raw;
+    EncodeProperties(props, raw);
+    m.properties.assign(raw.data(), raw.data() + raw.size());
+  }
+}
+
 }  // namespace
 
 // --- ChannelConsumer -------------------------------------------------------------------------
@@ -342,6 +365,7 @@ std::optional<Close> Channel::OnContentHeader(const Frame& f) {
   building_->exchange = publishing_->exchange;
   building_->routing_key = publishing_->routing_key;
   building_->properties.assign(h.value().raw_properties.begin(), h.value().raw_properties.end());
+  if (props.value().headers) ApplySenderSelected(props.value(), *building_);
   building_->headers = std::move(props.value().headers);
   building_->delivery_mode = props.value().delivery_mode.value_or(1);
   body_expected_ = h.value().body_size;
