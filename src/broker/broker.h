@@ -11,10 +11,12 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -130,6 +132,32 @@ struct Binding {
   amqp::FieldTable args;
 };
 
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// Topic bindings as a trie over words, so routing cost follows the key, not the number of
+// bindings. Values are indexes into Exchange::bindings.
+class TopicTrie {
+ public:
+  void Clear() { root_ = Node{}; }
+  void Insert(std::string_view pattern, size_t binding);
+  // Appends matching binding indexes (possibly repeated when '#' overlaps).
+  void Match(std::string_view key, std::vector<size_t>& out) const;
+
+ private:
+  struct Node {
+    std::unordered_map<std::string, std::unique_ptr<Node>, StringHash, std::equal_to<>> words;
+    std::unique_ptr<Node> star;
+    std::unique_ptr<Node> hash;
+    std::vector<size_t> bindings;
+  };
+  static void MatchFrom(const Node& n, const std::vector<std::string_view>& words, size_t i,
+                        std::vector<size_t>& out);
+  Node root_;
+};
+
 struct Exchange {
   std::string name;
   ExchangeType type = ExchangeType::kDirect;
@@ -139,6 +167,13 @@ struct Exchange {
   bool internal = false;
   amqp::FieldTable args;
   std::vector<Binding> bindings;
+  // Derived from `bindings`: direct keys -> binding indexes, and the topic trie. A new
+  // binding is indexed incrementally (IndexLast); a removal rebuilds the exchange's index
+  // (Reindex), O(bindings of this exchange).
+  std::unordered_multimap<std::string, size_t, StringHash, std::equal_to<>> direct_index;
+  TopicTrie topic_index;
+  void Reindex();
+  void IndexLast();
 };
 
 // RabbitMQ's topic match: words split by '.', '*' matches one word, '#' zero or more.

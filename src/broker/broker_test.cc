@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <set>
+
 #include "amqp/codec/methods.h"
 
 namespace warren::broker {
@@ -226,6 +229,64 @@ TEST(Queue, ExclusiveConsumer) {
   ASSERT_TRUE(e);
   EXPECT_EQ(e->reply_code, 403);
   EXPECT_EQ(e->text, "queue 'q' in vhost '/' in exclusive use");
+}
+
+}  // namespace
+}  // namespace warren::broker
+
+namespace warren::broker {
+namespace {
+
+// The trie must agree with the reference matcher (TopicMatches) on every pattern/key pair.
+TEST(TopicTrie, AgreesWithReferenceMatcher) {
+  std::mt19937 rng(42);
+  const char* words[] = {"a", "b", "c", "*", "#", ""};
+  auto make = [&](bool pattern) {
+    std::string s;
+    const int n = static_cast<int>(rng() % 5);
+    for (int i = 0; i < n; ++i) {
+      if (i) s += '.';
+      s += words[rng() % (pattern ? 6 : 3)];
+      if (!pattern && rng() % 7 == 0) s.pop_back();  // empty words in keys too
+    }
+    return s;
+  };
+  std::vector<std::string> patterns;
+  TopicTrie trie;
+  for (size_t i = 0; i < 2000; ++i) {
+    patterns.push_back(make(true));
+    trie.Insert(patterns.back(), i);
+  }
+  for (int k = 0; k < 500; ++k) {
+    std::string key = make(false);
+    std::vector<size_t> hits;
+    trie.Match(key, hits);
+    std::set<size_t> got(hits.begin(), hits.end());
+    for (size_t i = 0; i < patterns.size(); ++i) {
+      ASSERT_EQ(got.contains(i), TopicMatches(patterns[i], key))
+          << "pattern '" << patterns[i] << "' key '" << key << "'";
+    }
+  }
+}
+
+TEST(Vhost, ThousandsOfDirectAndTopicBindingsRouteExactly) {
+  Vhost v("/");
+  ConnectionId c(1);
+  v.ExchangeDeclare("t", "topic", false, false, false, false, {});
+  for (int i = 0; i < 3000; ++i) {
+    std::string q = "q" + std::to_string(i);
+    v.QueueDeclare(q, false, false, false, false, {}, c);
+    v.QueueBind(q, "amq.direct", "k" + std::to_string(i), {}, c);
+    v.QueueBind(q, "t", "s." + std::to_string(i) + ".*", {}, c);
+  }
+  EXPECT_EQ(*v.Publish(Msg("amq.direct", "k1234")).value, 1u);
+  EXPECT_EQ(v.FindQueue("q1234")->message_count(), 1u);
+  EXPECT_EQ(*v.Publish(Msg("t", "s.77.x")).value, 1u);
+  EXPECT_EQ(v.FindQueue("q77")->message_count(), 1u);
+  v.QueueUnbind("q77", "t", "s.77.*", {}, c);
+  EXPECT_EQ(*v.Publish(Msg("t", "s.77.x")).value, 0u) << "index follows unbind";
+  EXPECT_EQ(*v.QueueDelete("q1234", false, false, c).value, 1u);
+  EXPECT_EQ(*v.Publish(Msg("amq.direct", "k1234")).value, 0u) << "index follows queue delete";
 }
 
 }  // namespace

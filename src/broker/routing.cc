@@ -51,6 +51,63 @@ bool TopicMatches(std::string_view pattern, std::string_view key) {
   return Match(p, 0, k, 0);
 }
 
+void TopicTrie::Insert(std::string_view pattern, size_t binding) {
+  Node* n = &root_;
+  if (!pattern.empty()) {
+    for (std::string_view w : Words(pattern)) {
+      std::unique_ptr<Node>* next;
+      if (w == "*") {
+        next = &n->star;
+      } else if (w == "#") {
+        next = &n->hash;
+      } else {
+        auto it = n->words.find(w);
+        if (it == n->words.end()) it = n->words.emplace(std::string(w), nullptr).first;
+        next = &it->second;
+      }
+      if (!*next) *next = std::make_unique<Node>();
+      n = next->get();
+    }
+  }
+  n->bindings.push_back(binding);
+}
+
+void TopicTrie::MatchFrom(const Node& n, const std::vector<std::string_view>& words, size_t i,
+                          std::vector<size_t>& out) {
+  if (n.hash) {
+    // '#' takes zero or more words.
+    for (size_t j = i; j <= words.size(); ++j) MatchFrom(*n.hash, words, j, out);
+  }
+  if (i == words.size()) {
+    out.insert(out.end(), n.bindings.begin(), n.bindings.end());
+    return;
+  }
+  auto it = n.words.find(words[i]);
+  if (it != n.words.end()) MatchFrom(*it->second, words, i + 1, out);
+  if (n.star) MatchFrom(*n.star, words, i + 1, out);
+}
+
+void TopicTrie::Match(std::string_view key, std::vector<size_t>& out) const {
+  std::vector<std::string_view> words = key.empty() ? std::vector<std::string_view>{} : Words(key);
+  MatchFrom(root_, words, 0, out);
+}
+
+void Exchange::Reindex() {
+  direct_index.clear();
+  topic_index.Clear();
+  const size_t n = bindings.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (type == ExchangeType::kDirect) direct_index.emplace(bindings[i].key, i);
+    if (type == ExchangeType::kTopic) topic_index.Insert(bindings[i].key, i);
+  }
+}
+
+void Exchange::IndexLast() {
+  const size_t i = bindings.size() - 1;
+  if (type == ExchangeType::kDirect) direct_index.emplace(bindings[i].key, i);
+  if (type == ExchangeType::kTopic) topic_index.Insert(bindings[i].key, i);
+}
+
 bool HeadersMatch(const amqp::FieldTable& binding_args, const amqp::FieldTable* headers) {
   std::string mode = "all";
   if (const auto* m = amqp::Find(binding_args, "x-match")) {

@@ -187,6 +187,7 @@ std::optional<Error> Vhost::ExchangeBind(const std::string& destination, const s
     }
   }
   it->second.bindings.push_back(Binding{destination, true, key, args});
+  it->second.IndexLast();
   return std::nullopt;
 }
 
@@ -202,6 +203,7 @@ std::optional<Error> Vhost::ExchangeUnbind(const std::string& destination,
   std::erase_if(bs, [&](const Binding& b) {
     return b.to_exchange && b.destination == destination && b.key == key && b.args == args;
   });
+  it->second.Reindex();
   MaybeAutoDeleteExchange(source);
   return std::nullopt;
 }
@@ -304,6 +306,7 @@ std::optional<Error> Vhost::QueueBind(const std::string& queue, const std::strin
     }
   }
   it->second.bindings.push_back(Binding{queue, false, key, args});
+  it->second.IndexLast();
   return std::nullopt;
 }
 
@@ -322,6 +325,7 @@ std::optional<Error> Vhost::QueueUnbind(const std::string& queue, const std::str
   std::erase_if(it->second.bindings, [&](const Binding& b) {
     return !b.to_exchange && b.destination == queue && b.key == key && b.args == args;
   });
+  it->second.Reindex();
   MaybeAutoDeleteExchange(exchange);
   return std::nullopt;
 }
@@ -363,7 +367,10 @@ void Vhost::RemoveBindingsTo(const std::string& destination, bool to_exchange) {
     std::erase_if(e.bindings, [&](const Binding& b) {
       return b.to_exchange == to_exchange && b.destination == destination;
     });
-    if (e.bindings.size() != before) touched.push_back(n);
+    if (e.bindings.size() != before) {
+      e.Reindex();
+      touched.push_back(n);
+    }
   }
   for (const auto& n : touched) MaybeAutoDeleteExchange(n);
 }
@@ -389,28 +396,33 @@ void Vhost::Route(const Exchange& ex, const Message& m, const std::string& key,
     add_queue(key);
     return;
   }
-  for (const Binding& b : ex.bindings) {
-    bool match = false;
-    switch (ex.type) {
-      case ExchangeType::kDirect:
-        match = b.key == key;
-        break;
-      case ExchangeType::kFanout:
-        match = true;
-        break;
-      case ExchangeType::kTopic:
-        match = TopicMatches(b.key, key);
-        break;
-      case ExchangeType::kHeaders:
-        match = HeadersMatch(b.args, m.headers ? &*m.headers : nullptr);
-        break;
-    }
-    if (!match) continue;
+  auto follow = [&](const Binding& b) {
     if (b.to_exchange) {
       if (const Exchange* dest = FindExchange(b.destination)) Route(*dest, m, key, out, visited);
     } else {
       add_queue(b.destination);
     }
+  };
+  switch (ex.type) {
+    case ExchangeType::kDirect: {
+      auto [first, last] = ex.direct_index.equal_range(key);
+      for (auto it = first; it != last; ++it) follow(ex.bindings[it->second]);
+      break;
+    }
+    case ExchangeType::kFanout:
+      for (const Binding& b : ex.bindings) follow(b);
+      break;
+    case ExchangeType::kTopic: {
+      std::vector<size_t> hits;
+      ex.topic_index.Match(key, hits);
+      for (size_t i : hits) follow(ex.bindings[i]);
+      break;
+    }
+    case ExchangeType::kHeaders:
+      for (const Binding& b : ex.bindings) {
+        if (HeadersMatch(b.args, m.headers ? &*m.headers : nullptr)) follow(b);
+      }
+      break;
   }
   if (out.empty()) {
     if (const auto* ae = amqp::Find(ex.args, "alternate-exchange")) {
