@@ -172,7 +172,8 @@ void Connection::HandleFrame(const Frame& f) {
         ConnectionError(MakeClose(kChannelError, "second 'channel.open' seen", 20, 10));
         return;
       }
-      if (f.channel > channel_max_) {
+      // channel_max bounds how many channels are open, not their numbers (RabbitMQ 3.x).
+      if (channels_.size() >= channel_max_) {
         ConnectionError(MakeClose(kNotAllowed,
                                   "number of channels opened (" + std::to_string(channels_.size()) +
                                       ") has reached the negotiated channel_max (" +
