@@ -15,8 +15,8 @@ using tcp = asio::ip::tcp;
 namespace {
 constexpr size_t kReadChunk = 64 * 1024;
 
-std::shared_ptr<spdlog::logger> Log() {
-  static auto log = GetLogger("net");
+const std::shared_ptr<spdlog::logger>& Log() {
+  static const std::shared_ptr<spdlog::logger> log = GetLogger("net");
   return log;
 }
 

@@ -9,8 +9,9 @@ namespace warren::amqp {
 
 namespace {
 
-std::shared_ptr<spdlog::logger> Logger() {
-  static auto log = GetLogger("amqp");
+// A reference, not a copy: no shared_ptr temporaries on every log call.
+const std::shared_ptr<spdlog::logger>& Logger() {
+  static const std::shared_ptr<spdlog::logger> log = GetLogger("amqp");
   return log;
 }
 
@@ -86,17 +87,14 @@ size_t Connection::OnData(std::span<const std::byte> data) {
   last_read_ = std::chrono::steady_clock::now();
   size_t pos = 0;
   if (state_ == State::kHeader) {
-    switch (CheckProtocolHeader(data)) {
-      case HeaderCheck::kNeedMore:
-        return 0;
-      case HeaderCheck::kBad:
-        out_.PutBytes(kProtocolHeader, sizeof kProtocolHeader);
-        Logger()->info("{}: bad protocol header, answered with AMQP 0-9-1's", t_.peer());
-        state_ = State::kClosed;
-        t_.CloseAfterFlush();
-        return data.size();
-      case HeaderCheck::kOk:
-        break;
+    const HeaderCheck check = CheckProtocolHeader(data);
+    if (check == HeaderCheck::kNeedMore) return 0;
+    if (check == HeaderCheck::kBad) {
+      out_.PutBytes(kProtocolHeader, sizeof kProtocolHeader);
+      Logger()->info("{}: bad protocol header, answered with AMQP 0-9-1's", t_.peer());
+      state_ = State::kClosed;
+      t_.CloseAfterFlush();
+      return data.size();
     }
     pos = 8;
     ConnectionStart start;
