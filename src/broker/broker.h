@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -41,12 +42,24 @@ struct Result {
 struct Message {
   std::string exchange;
   std::string routing_key;
-  std::vector<std::byte> properties;  // content-header property flags + list, raw
-  std::vector<std::byte> body;
+  // The content-header property flags + list (raw), then the body: one allocation.
+  std::vector<std::byte> data;
+  size_t properties_size = 0;
   std::optional<amqp::FieldTable> headers;  // decoded once, for headers-exchange routing
   // Sender-selected distribution: the CC and BCC header keys, routed like routing_key.
   std::vector<std::string> extra_routing_keys;
   uint8_t delivery_mode = 1;
+
+  std::span<const std::byte> properties() const { return {data.data(), properties_size}; }
+  std::span<const std::byte> body() const {
+    return std::span<const std::byte>(data).subspan(properties_size);
+  }
+  size_t body_size() const { return data.size() - properties_size; }
+  // Replaces the property bytes; only before the body is appended.
+  void SetProperties(std::span<const std::byte> raw) {
+    data.assign(raw.begin(), raw.end());
+    properties_size = raw.size();
+  }
 };
 using MessagePtr = std::shared_ptr<const Message>;
 

@@ -88,7 +88,7 @@ MessagePtr Msg(const std::string& ex, const std::string& key, const std::string&
   auto m = std::make_shared<Message>();
   m->exchange = ex;
   m->routing_key = key;
-  for (char c : body) m->body.push_back(static_cast<std::byte>(c));
+  for (char c : body) m->data.push_back(static_cast<std::byte>(c));
   return m;
 }
 

@@ -39,7 +39,7 @@ void ApplySenderSelected(BasicProperties& props, broker::Message& m) {
     std::erase_if(*props.headers, [](const FieldEntry& e) { return e.key == "BCC"; });
     ByteBuffer raw;
     EncodeProperties(props, raw);
-    m.properties.assign(raw.data(), raw.data() + raw.size());
+    m.SetProperties(raw.span());
   }
 }
 
@@ -59,7 +59,7 @@ void ChannelConsumer::Deliver(const std::shared_ptr<broker::Queue>& q, broker::Q
   ch_.WriteDelivery(this, e, tag);
   if (!no_ack_) {
     ++unacked;
-    ch_.unacked_.emplace(tag, Channel::Unacked{q, std::move(e), tag_});
+    ch_.unacked_.Put(tag, Channel::Unacked{q, std::move(e), tag_});
   }
 }
 
@@ -108,12 +108,14 @@ void Channel::Release() {
   for (auto& [tag, c] : consumers_) conn_.vhost().Cancel(c->queue(), c.get());
   // Requeue per queue in delivery order: Queue::Requeue restores arrival order by seq.
   std::map<broker::Queue*, std::pair<broker::QueuePtr, std::vector<broker::QueueEntry>>> byq;
-  for (auto& [tag, u] : unacked_) {
+  std::vector<uint64_t> tags;
+  unacked_.ForEachTag(0, [&](uint64_t t) { tags.push_back(t); });
+  for (uint64_t t : tags) {
+    Unacked u = std::move(*unacked_.Take(t));
     auto& slot = byq[u.queue.get()];
     slot.first = u.queue;
     slot.second.push_back(std::move(u.entry));
   }
-  unacked_.clear();
   // Keep the consumer objects until the queues stop dispatching to them.
   for (auto& [tag, c] : consumers_) conn_.graveyard.push_back(std::move(c));
   consumers_.clear();
@@ -140,7 +142,8 @@ void Channel::WriteDelivery(ChannelConsumer* c, const broker::QueueEntry& e, uin
   d.redelivered = e.redelivered;
   d.exchange = e.message->exchange;
   d.routing_key = e.message->routing_key;
-  WriteContent(conn_.Output(), id_, d, e.message->properties, e.message->body, conn_.frame_max());
+  WriteContent(conn_.Output(), id_, d, e.message->properties(), e.message->body(),
+               conn_.frame_max());
   conn_.transport().RequestFlush();
 }
 
@@ -364,14 +367,14 @@ std::optional<Close> Channel::OnContentHeader(const Frame& f) {
   building_ = std::make_shared<broker::Message>();
   building_->exchange = publishing_->exchange;
   building_->routing_key = publishing_->routing_key;
-  building_->properties.assign(h.value().raw_properties.begin(), h.value().raw_properties.end());
+  building_->SetProperties(h.value().raw_properties);
   if (props.value().headers) ApplySenderSelected(props.value(), *building_);
   building_->headers = std::move(props.value().headers);
   building_->delivery_mode = props.value().delivery_mode.value_or(1);
   body_expected_ = h.value().body_size;
   // Reserve what one read can bring, not what the header claims: a peer must not make us
   // allocate max_message_size per channel by announcing a body it never sends.
-  building_->body.reserve(std::min<uint64_t>(body_expected_, 1 << 20));
+  building_->data.reserve(building_->data.size() + std::min<uint64_t>(body_expected_, 1 << 20));
   if (body_expected_ == 0) return CompletePublish();
   return std::nullopt;
 }
@@ -380,11 +383,11 @@ std::optional<Close> Channel::OnContentBody(const Frame& f) {
   if (!building_) {
     return MakeClose(kUnexpectedFrame, "expected method frame, got non method frame instead");
   }
-  if (building_->body.size() + f.payload.size() > body_expected_) {
+  if (building_->body_size() + f.payload.size() > body_expected_) {
     return MakeClose(kFrameError, "content body larger than declared in the content header");
   }
-  building_->body.insert(building_->body.end(), f.payload.begin(), f.payload.end());
-  if (building_->body.size() == body_expected_) return CompletePublish();
+  building_->data.insert(building_->data.end(), f.payload.begin(), f.payload.end());
+  if (building_->body_size() == body_expected_) return CompletePublish();
   return std::nullopt;
 }
 
@@ -415,7 +418,7 @@ std::optional<Close> Channel::DoPublish(const broker::MessagePtr& m, bool mandat
     ret.reply_text = "NO_ROUTE";
     ret.exchange = m->exchange;
     ret.routing_key = m->routing_key;
-    WriteContent(conn_.Output(), id_, ret, m->properties, m->body, conn_.frame_max());
+    WriteContent(conn_.Output(), id_, ret, m->properties(), m->body(), conn_.frame_max());
   }
   if (confirm_) ++publish_seq_;
   return std::nullopt;
@@ -438,20 +441,17 @@ std::optional<Close> Channel::Handle(const BasicGet& m) {
   ok.exchange = entry->message->exchange;
   ok.routing_key = entry->message->routing_key;
   ok.message_count = static_cast<uint32_t>((*q.value)->message_count());
-  WriteContent(conn_.Output(), id_, ok, entry->message->properties, entry->message->body,
+  WriteContent(conn_.Output(), id_, ok, entry->message->properties(), entry->message->body(),
                conn_.frame_max());
-  if (!m.no_ack) unacked_.emplace(tag, Unacked{*q.value, std::move(*entry), ""});
+  if (!m.no_ack) unacked_.Put(tag, Unacked{*q.value, std::move(*entry), ""});
   return std::nullopt;
 }
 
 std::vector<uint64_t> Channel::TagsFor(uint64_t tag, bool multiple) const {
   std::vector<uint64_t> tags;
   if (multiple) {
-    for (const auto& [t, u] : unacked_) {
-      if (tag != 0 && t > tag) break;
-      tags.push_back(t);
-    }
-  } else if (unacked_.contains(tag)) {
+    unacked_.ForEachTag(tag, [&](uint64_t t) { tags.push_back(t); });
+  } else if (unacked_.Contains(tag)) {
     tags.push_back(tag);
   }
   return tags;
@@ -460,7 +460,7 @@ std::vector<uint64_t> Channel::TagsFor(uint64_t tag, bool multiple) const {
 std::optional<Close> Channel::Settle(uint64_t tag, bool multiple, bool ack, bool requeue,
                                      uint16_t method_id) {
   // Unknown tag: RabbitMQ refuses it, also with multiple=true (tag 0 + multiple = "all").
-  if (!(multiple && tag == 0) && !unacked_.contains(tag)) {
+  if (!(multiple && tag == 0) && !unacked_.Contains(tag)) {
     return MakeClose(kPreconditionFailed, "unknown delivery tag " + std::to_string(tag), 60,
                      method_id);
   }
@@ -475,10 +475,9 @@ std::optional<Close> Channel::Settle(uint64_t tag, bool multiple, bool ack, bool
 void Channel::ApplySettle(const std::vector<uint64_t>& tags, bool ack, bool requeue) {
   std::map<broker::Queue*, std::pair<broker::QueuePtr, std::vector<broker::QueueEntry>>> back;
   for (uint64_t t : tags) {
-    auto it = unacked_.find(t);
-    if (it == unacked_.end()) continue;
-    Unacked u = std::move(it->second);
-    unacked_.erase(it);
+    auto taken = unacked_.Take(t);
+    if (!taken) continue;
+    Unacked u = std::move(*taken);
     if (!u.consumer_tag.empty()) {
       auto c = consumers_.find(u.consumer_tag);
       if (c != consumers_.end() && c->second->unacked > 0) --c->second->unacked;

@@ -20,6 +20,7 @@
 #include "amqp/codec/close.h"
 #include "amqp/codec/frame_reader.h"
 #include "amqp/codec/methods.h"
+#include "amqp/session/tag_log.h"
 #include "base/transport.h"
 #include "broker/broker.h"
 
@@ -146,7 +147,7 @@ class Channel {
   uint64_t body_expected_ = 0;
   // Consumers and deliveries.
   std::map<std::string, std::unique_ptr<ChannelConsumer>> consumers_;
-  std::map<uint64_t, Unacked> unacked_;
+  TagLog<Unacked> unacked_;
   uint64_t next_tag_ = 1;
   uint16_t prefetch_default_ = 0;
   uint16_t prefetch_global_ = 0;

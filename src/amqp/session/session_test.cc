@@ -224,7 +224,7 @@ TEST_F(SessionTest, ClosingConnectionRequeuesUnackedInOrder) {
   ASSERT_EQ(q->message_count(), 2u);
   auto first = q->Get();
   EXPECT_TRUE(first->redelivered);
-  EXPECT_EQ(static_cast<char>(first->message->body[0]), '1');
+  EXPECT_EQ(static_cast<char>(first->message->body()[0]), '1');
 }
 
 }  // namespace
