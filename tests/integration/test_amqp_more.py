@@ -179,3 +179,19 @@ def test_channel_flow_active_false_is_540(broker_port):
         ch.flow(False)
         c.drain_events(timeout=5)
     assert e.value.reply_code == 540
+
+
+def test_cr_lf_in_names_are_kept_as_rabbitmq_3_10_does(conn):
+    # shared/amqp-behaviours.md says CR/LF are stripped; RabbitMQ 3.10 keeps them verbatim.
+    ch = conn.channel()
+    base = uid("crlf")
+    name = base[:5] + "\r\n" + base[5:]
+    assert ch.queue_declare(name, exclusive=True).method.queue == name
+    x = uid("xcrlf")
+    xname = x[:3] + "\n" + x[3:]
+    ch.exchange_declare(xname, "fanout")
+    ch.exchange_declare(xname, passive=True)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.exchange_declare(x, passive=True)
+    assert e.value.reply_code == 404
+    conn.channel().exchange_delete(xname)
