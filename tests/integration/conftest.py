@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 
+import pika
 import pytest
 
 
@@ -91,3 +92,24 @@ def broker_port(request):
     if os.environ.get("BROKER_PORT"):
         return int(os.environ["BROKER_PORT"])
     pytest.skip("set WARREN_BIN or BROKER_PORT")
+
+
+@pytest.fixture
+def connect(broker_port):
+    """Opens pika connections to the broker under test; closes them after the test."""
+    opened = []
+
+    def make(**kw):
+        c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", broker_port, **kw))
+        opened.append(c)
+        return c
+
+    yield make
+    for c in opened:
+        if c.is_open:
+            c.close()
+
+
+@pytest.fixture
+def conn(connect):
+    return connect()

@@ -6,51 +6,12 @@ expectations were checked; see tests/integration/README.md.
 import socket
 import struct
 import time
-import uuid
 
 import amqp
 import pika
 import pytest
 
-
-def uid(prefix="t"):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def conn(broker_port):
-    c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", broker_port))
-    yield c
-    if c.is_open:
-        c.close()
-
-
-@pytest.fixture
-def connect(broker_port):
-    opened = []
-
-    def make(**kw):
-        c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", broker_port, **kw))
-        opened.append(c)
-        return c
-
-    yield make
-    for c in opened:
-        if c.is_open:
-            c.close()
-
-
-def drain(ch, queue, n, timeout=5, ack=True):
-    """Consumes n messages with basic.get polling; returns (method, props, body) tuples."""
-    got = []
-    deadline = time.time() + timeout
-    while len(got) < n and time.time() < deadline:
-        m, p, b = ch.basic_get(queue, auto_ack=ack)
-        if m is None:
-            time.sleep(0.01)
-            continue
-        got.append((m, p, b))
-    return got
+from helpers import drain, uid
 
 
 # --- connection ------------------------------------------------------------------------------

@@ -1,46 +1,13 @@
 """The messaging patterns applications build on Warren, through pika (checked against
 RabbitMQ 3.10 with BROKER_PORT=5672 as well)."""
-import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
-import uuid
 
 import pika
-import pytest
 
-
-def uid(prefix):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def connect(broker_port):
-    opened = []
-
-    def make():
-        c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", broker_port))
-        opened.append(c)
-        return c
-
-    yield make
-    for c in opened:
-        if c.is_open:
-            c.close()
-
-
-def get_all(ch, queue, n, timeout=5):
-    got = []
-    deadline = time.time() + timeout
-    while len(got) < n and time.time() < deadline:
-        m, p, b = ch.basic_get(queue, auto_ack=True)
-        if m is None:
-            time.sleep(0.01)
-        else:
-            got.append((m, p, b))
-    return got
+from helpers import drain, uid
 
 
 def test_fanout_pub_sub_one_exclusive_queue_per_subscriber(connect):
@@ -57,7 +24,7 @@ def test_fanout_pub_sub_one_exclusive_queue_per_subscriber(connect):
     for i in range(10):
         pub.basic_publish(x, "", f"n{i}".encode())
     for ch, q in subs:
-        assert [b for _, _, b in get_all(ch, q, 10)] == [f"n{i}".encode() for i in range(10)]
+        assert [b for _, _, b in drain(ch, q, 10)] == [f"n{i}".encode() for i in range(10)]
     pub.exchange_delete(x)
 
 
@@ -71,7 +38,7 @@ def test_durable_queue_keeps_messages_while_consumer_is_away(connect):
     for i in range(5):
         pub.basic_publish("", q, f"m{i}".encode(), pika.BasicProperties(delivery_mode=2))
     back = connect().channel()
-    got = get_all(back, q, 5)
+    got = drain(back, q, 5)
     assert [b for _, _, b in got] == [f"m{i}".encode() for i in range(5)]
     back.queue_delete(q)
 

@@ -43,6 +43,13 @@ void ApplySenderSelected(BasicProperties& props, broker::Message& m) {
   }
 }
 
+// RabbitMQ 3.10 removes CR and LF from exchange names in exchange.declare and exchange.delete
+// (checked against it; queue names keep them).
+std::string StripCrLf(std::string name) {
+  std::erase_if(name, [](char c) { return c == '\r' || c == '\n'; });
+  return name;
+}
+
 }  // namespace
 
 // --- ChannelConsumer -------------------------------------------------------------------------
@@ -177,7 +184,7 @@ std::optional<Close> Channel::Handle(const ChannelFlow& m) {
 }
 
 std::optional<Close> Channel::Handle(const ExchangeDeclare& m) {
-  if (auto e = conn_.vhost().ExchangeDeclare(m.exchange, m.type, m.passive, m.durable,
+  if (auto e = conn_.vhost().ExchangeDeclare(StripCrLf(m.exchange), m.type, m.passive, m.durable,
                                              m.auto_delete, m.internal, m.arguments)) {
     return Fail(m.kClassId, m.kMethodId, *e);
   }
@@ -186,7 +193,7 @@ std::optional<Close> Channel::Handle(const ExchangeDeclare& m) {
 }
 
 std::optional<Close> Channel::Handle(const ExchangeDelete& m) {
-  if (auto e = conn_.vhost().ExchangeDelete(m.exchange, m.if_unused)) {
+  if (auto e = conn_.vhost().ExchangeDelete(StripCrLf(m.exchange), m.if_unused)) {
     return Fail(m.kClassId, m.kMethodId, *e);
   }
   if (!m.no_wait) Reply(ExchangeDeleteOk{});

@@ -1,0 +1,21 @@
+"""Helpers shared by the integration tests (fixtures live in conftest.py)."""
+import time
+import uuid
+
+
+def uid(prefix="t"):
+    """A unique name, so tests never collide on a shared broker."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def drain(ch, queue, n, timeout=5, ack=True):
+    """Takes n messages with basic.get polling; returns (method, props, body) tuples."""
+    got = []
+    deadline = time.time() + timeout
+    while len(got) < n and time.time() < deadline:
+        m, p, b = ch.basic_get(queue, auto_ack=ack)
+        if m is None:
+            time.sleep(0.01)
+            continue
+        got.append((m, p, b))
+    return got
