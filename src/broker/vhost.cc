@@ -1,7 +1,7 @@
 #include <algorithm>
-#include <random>
 
 #include "amqp/codec/methods.h"
+#include "base/random_name.h"
 #include "broker/broker.h"
 
 namespace warren::broker {
@@ -19,14 +19,7 @@ std::optional<ExchangeType> ParseType(const std::string& t) {
 }
 
 // Server-named queues: "amq.gen-" + 22 url-safe base64 characters, like RabbitMQ.
-std::string GeneratedName() {
-  static std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string s = "amq.gen-";
-  for (int i = 0; i < 22; ++i) s += kAlphabet[rng() % 64];
-  return s;
-}
+std::string GeneratedName() { return RandomName("amq.gen-"); }
 
 // The value part of RabbitMQ's inequivalent-arg text: "the value '1000' of type 'signedint'".
 std::string DescribeArg(const amqp::FieldValue* v) {

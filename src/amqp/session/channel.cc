@@ -1,9 +1,9 @@
 #include <algorithm>
-#include <random>
 #include <set>
 
 #include "amqp/codec/frame_writer.h"
 #include "amqp/session/session.h"
+#include "base/random_name.h"
 
 namespace warren::amqp {
 
@@ -11,14 +11,7 @@ std::optional<Close> DispatchChannelMethod(Channel& ch, const Method& m);
 
 namespace {
 
-std::string RandomTag() {
-  static std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string s = "amq.ctag-";
-  for (int i = 0; i < 22; ++i) s += kAlphabet[rng() % 64];
-  return s;
-}
+std::string RandomTag() { return RandomName("amq.ctag-"); }
 
 // Sender-selected distribution (RabbitMQ extension): CC and BCC headers, arrays of long
 // strings, add routing keys. BCC is removed from the message, which costs one re-encoding of
