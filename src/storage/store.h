@@ -1,0 +1,210 @@
+#pragma once
+// Durable storage: per-queue segment logs, the definitions file and the sync thread
+// (design.md section 5, docs/formats/).
+//
+// Threading: Store and every QueueLog live on the shard thread. Appends go into a per-queue
+// buffer; Commit() (posted once per loop turn in which something changed) writes each buffer
+// with one write and hands one batch to the sync thread, which writes the definitions file,
+// fsyncs new folders and fdatasyncs every file written since the last batch, then posts the
+// outcome back. While a batch is being synced, the next one accumulates (group commit, no
+// timer).
+//
+// Epochs: every append of a message record advances appended_epoch(). A publisher's confirm for
+// a message that needed epoch E is sent once synced_epoch() >= E, as an ack, or as a nack if
+// Failed(E) (the batch covering E could not be written or synced).
+
+#include <boost/asio/io_context.hpp>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/buffer.h"
+#include "storage/fs.h"
+#include "storage/segment.h"
+
+namespace warren::storage {
+
+struct StoreOptions {
+  std::string data_dir;
+  uint64_t segment_bytes = 8u << 20;
+};
+
+// Where a message record is: segment number (0 = not on disk), offset and size of the record.
+struct Location {
+  uint32_t segment = 0;
+  uint32_t offset = 0;
+  uint32_t size = 0;
+  bool stored() const { return segment != 0; }
+};
+
+class SyncListener {
+ public:
+  virtual ~SyncListener() = default;
+  // synced_epoch() moved forward; release confirms and commits that waited for it.
+  virtual void OnSynced() = 0;
+};
+
+class Store;
+
+struct RecoveredMessage {
+  uint64_t seq = 0;
+  Location loc;
+  bool delivered = false;
+};
+
+struct RecoveryStats {
+  uint64_t messages = 0;
+  uint64_t bytes = 0;
+  uint64_t torn_bytes = 0;    // cut from torn segment tails
+  uint64_t bad_segments = 0;  // unreadable or with a bad header, skipped
+};
+
+// One durable queue's segment log.
+class QueueLog {
+ public:
+  QueueLog(Store& store, std::string dir);
+  ~QueueLog();
+  QueueLog(const QueueLog&) = delete;
+  QueueLog& operator=(const QueueLog&) = delete;
+
+  // Reads the folder: live messages in seq order. Call once, before the first Append.
+  std::vector<RecoveredMessage> Recover(RecoveryStats& stats);
+  // Appends a message record. Returns a Location with segment 0 if it could not be (the error
+  // is logged and the current epoch is marked failed).
+  Location Append(const MessageRecord& m);
+  // The message at `loc` was removed from the queue for good (ack, purge, drop).
+  void Ack(uint64_t seq, Location loc);
+  // The message was handed to a consumer (for `redelivered` after a restart).
+  void Delivered(uint64_t seq);
+  // Reads back a record's payload (decode with DecodeMessage).
+  result<std::vector<std::byte>> Read(Location loc);
+  const std::string& dir() const { return dir_; }
+  uint64_t segment_count() const { return segments_.size(); }
+
+ private:
+  friend class Store;
+  struct Segment {
+    uint32_t number = 0;
+    FilePtr file;
+    uint64_t live = 0;  // message records not yet acked
+  };
+  // Writes buffered records; returns false on a write error (logged).
+  bool Flush();
+  bool StartSegment();
+  void TrimFront();
+  Segment* Find(uint32_t number);
+  void MarkDirty();
+  std::string SegmentPath(uint32_t number) const;
+
+  Store& store_;
+  std::string dir_;
+  bool dir_created_ = false;
+  std::deque<Segment> segments_;
+  ByteBuffer pending_;  // records for the tail segment, not yet written
+  std::vector<uint64_t> acks_;
+  std::vector<uint64_t> delivered_;
+  std::vector<FilePtr> unsynced_;
+  bool dirty_ = false;
+};
+
+class Store {
+ public:
+  Store(FileSystem& fs, StoreOptions options, boost::asio::io_context& io);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Creates the folders, empties trash/ and starts the sync thread.
+  result<void> Open();
+  // Stops taking batches, syncs what is pending and joins the sync thread.
+  void Close();
+
+  // A durable queue's log (its folder is created at the first append).
+  std::unique_ptr<QueueLog> OpenQueue(std::string_view vhost, std::string_view name);
+  // The queue is deleted: its folder goes to trash/ and is removed in the background.
+  void DestroyQueue(std::unique_ptr<QueueLog> log);
+  // Folders under queues/ that no live queue claims go to trash/.
+  void RemoveOrphans(const std::set<std::string>& live_dirs);
+
+  // Definitions: `source` renders the current durable definitions as JSON.
+  void SetDefinitionsSource(std::function<std::string()> source);
+  void DefinitionsChanged();
+  // The definitions file, if there is one.
+  result<std::optional<std::string>> ReadDefinitions();
+
+  uint64_t appended_epoch() const { return appended_epoch_; }
+  uint64_t synced_epoch() const { return synced_epoch_; }
+  // True if the batch that covered `epoch` failed (only meaningful once synced).
+  bool Failed(uint64_t epoch) const;
+  void AddListener(SyncListener* l) { listeners_.insert(l); }
+  void RemoveListener(SyncListener* l) { listeners_.erase(l); }
+
+  // Writes buffered records and hands a batch to the sync thread (if none is in flight).
+  void Commit();
+  // Waits until everything appended so far is synced (tests, shutdown).
+  void SyncNowForTest();
+
+  FileSystem& fs() { return fs_; }
+  const StoreOptions& options() const { return options_; }
+  const std::string& queues_dir() const { return queues_dir_; }
+
+ private:
+  friend class QueueLog;
+  struct Batch {
+    uint64_t epoch = 0;
+    std::vector<FilePtr> files;
+    std::vector<std::string> dirs;
+    std::optional<std::string> definitions;
+    std::vector<std::string> trash;
+    bool failed = false;
+  };
+  void Schedule();
+  void Dirty(QueueLog* log);
+  void Forget(QueueLog* log);
+  void MarkFailed() { batch_failed_ = true; }
+  void NoteDir(const std::string& dir) { dirs_to_sync_.push_back(dir); }
+  void SyncThread();
+  void Completed(uint64_t epoch, bool failed);
+
+  FileSystem& fs_;
+  StoreOptions options_;
+  boost::asio::io_context& io_;
+  std::string queues_dir_;
+  std::string trash_dir_;
+  std::string definitions_path_;
+  std::function<std::string()> definitions_source_;
+  bool definitions_dirty_ = false;
+  bool commit_posted_ = false;
+  bool in_flight_ = false;
+  bool batch_failed_ = false;
+  uint64_t appended_epoch_ = 0;
+  uint64_t handed_epoch_ = 0;
+  uint64_t synced_epoch_ = 0;
+  uint64_t trash_counter_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> failed_ranges_;  // (from, to], newest last
+  std::set<QueueLog*> dirty_;
+  std::vector<std::string> dirs_to_sync_;
+  std::vector<std::string> trash_;
+  std::set<SyncListener*> listeners_;
+
+  // Shared with the sync thread.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<Batch> next_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+// The folder name of a queue: 32 hex digits of XXH3-128 over vhost + '\0' + name.
+std::string QueueDirName(std::string_view vhost, std::string_view name);
+
+}  // namespace warren::storage
