@@ -1,7 +1,8 @@
 // warrend: start-up, wiring, signals and shutdown order.
 //
-// Order: flags/config -> logging -> data dir -> listeners -> run until SIGTERM/SIGINT ->
-// stop accepting, close connections -> exit 0.
+// Order: flags/config -> logging -> data dir -> storage + recovery (definitions, queue logs) ->
+// listeners -> run until SIGTERM/SIGINT ->
+// stop accepting, close connections -> final write + sync of storage -> exit 0.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -14,6 +15,7 @@
 #include "broker/broker.h"
 #include "config/config.h"
 #include "net/server.h"
+#include "storage/store.h"
 
 namespace {
 
@@ -45,7 +47,22 @@ int Main(int argc, char** argv) {
   amqp_opts.bind = cfg.bind;
   amqp_opts.port = cfg.amqp_port;
   amqp_opts.max_connections = cfg.max_connections;
-  broker::Broker broker;
+  storage::StoreOptions store_opts;
+  store_opts.data_dir = cfg.data_dir;
+  store_opts.segment_bytes = cfg.segment_bytes;
+  storage::Store store(storage::RealFs(), store_opts, io);
+  if (auto r = store.Open(); !r) {
+    std::fprintf(stderr, "warrend: cannot open storage in '%s': %s\n", cfg.data_dir.c_str(),
+                 r.error().message().c_str());
+    return 1;
+  }
+  broker::BrokerOptions broker_opts;
+  broker_opts.queue_memory_bytes = cfg.queue_memory_bytes;
+  broker::Broker broker(&store, broker_opts);
+  if (auto err = broker.Recover()) {
+    std::fprintf(stderr, "warrend: %s\n", err->c_str());
+    return 1;
+  }
   amqp::SessionConfig session_cfg;
   session_cfg.frame_max = cfg.frame_max;
   session_cfg.channel_max = cfg.channel_max;
@@ -74,6 +91,7 @@ int Main(int argc, char** argv) {
   }
 
   io.run();
+  store.Close();  // what the last turn appended is written and synced
   log->info("stopped");
   return 0;
 }

@@ -14,7 +14,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,6 +25,7 @@
 
 #include "amqp/codec/field_table.h"
 #include "base/strong_id.h"
+#include "storage/store.h"
 
 namespace warren::broker {
 
@@ -64,9 +67,19 @@ struct Message {
 using MessagePtr = std::shared_ptr<const Message>;
 
 struct QueueEntry {
+  // Null while paged out: the message is only in the queue's segment log (at `loc`) and is read
+  // back when it is delivered.
   MessagePtr message;
-  uint64_t seq = 0;  // arrival order; requeued entries go back to their place by seq
+  uint64_t seq = 0;       // arrival order; requeued entries go back to their place by seq
+  storage::Location loc;  // where a persistent message is in a durable queue's log
   bool redelivered = false;
+};
+
+// Broker-wide settings (from config).
+struct BrokerOptions {
+  // A durable queue keeps at most this many bytes of ready persistent messages in memory; the
+  // rest stay in its segment log only and are read back on delivery.
+  uint64_t queue_memory_bytes = 64u << 20;
 };
 
 class Queue;
@@ -87,12 +100,13 @@ class Consumer {
 class Queue : public std::enable_shared_from_this<Queue> {
  public:
   Queue(std::string name, bool durable, bool auto_delete, std::optional<ConnectionId> owner,
-        amqp::FieldTable args)
+        amqp::FieldTable args, uint64_t memory_bytes = 64u << 20)
       : name_(std::move(name)),
         durable_(durable),
         auto_delete_(auto_delete),
         owner_(owner),
-        args_(std::move(args)) {}
+        args_(std::move(args)),
+        memory_bytes_(memory_bytes) {}
 
   const std::string& name() const { return name_; }
   bool durable() const { return durable_; }
@@ -102,8 +116,20 @@ class Queue : public std::enable_shared_from_this<Queue> {
   bool deleted() const { return deleted_; }
   size_t message_count() const { return ready_.size(); }
   size_t consumer_count() const { return consumers_.size(); }
+  // Bytes of ready messages held in memory (paged-out ones not counted).
+  uint64_t resident_bytes() const { return resident_bytes_; }
+
+  // Durable queues: the segment log that keeps their persistent messages.
+  void AttachLog(std::unique_ptr<storage::QueueLog> log) { log_ = std::move(log); }
+  storage::QueueLog* log() const { return log_.get(); }
+  std::unique_ptr<storage::QueueLog> TakeLog() { return std::move(log_); }
+  // At start: the log's surviving messages become the queue (recovered ones that had been
+  // delivered come back redelivered).
+  void Restore(const std::vector<storage::RecoveredMessage>& messages);
 
   void Enqueue(MessagePtr m);
+  // The entry left the queue for good (acked, rejected without requeue, no-ack delivery).
+  void Settle(const QueueEntry& e);
   // Delivers ready messages to consumers with credit, round-robin.
   void Dispatch();
   // Puts entries back in arrival order, marked redelivered, then dispatches.
@@ -120,6 +146,10 @@ class Queue : public std::enable_shared_from_this<Queue> {
   size_t MarkDeleted();
 
  private:
+  // Reads a paged-out message back from the log; false if it cannot be (logged, dropped).
+  bool Load(QueueEntry& e);
+  QueueEntry PopReady();
+  void Track(const QueueEntry& e, bool add);
   std::string name_;
   bool durable_;
   bool auto_delete_;
@@ -133,6 +163,9 @@ class Queue : public std::enable_shared_from_this<Queue> {
   bool deleted_ = false;
   bool dispatching_ = false;
   uint64_t next_seq_ = 1;
+  uint64_t memory_bytes_;
+  uint64_t resident_bytes_ = 0;
+  std::unique_ptr<storage::QueueLog> log_;
 };
 using QueuePtr = std::shared_ptr<Queue>;
 
@@ -202,7 +235,7 @@ struct DeclareOk {
 
 class Vhost {
  public:
-  explicit Vhost(std::string name);
+  explicit Vhost(std::string name, storage::Store* store = nullptr, BrokerOptions options = {});
   const std::string& name() const { return name_; }
 
   std::optional<Error> ExchangeDeclare(const std::string& name, const std::string& type,
@@ -241,7 +274,17 @@ class Vhost {
   QueuePtr FindQueue(const std::string& name) const;
   const Exchange* FindExchange(const std::string& name) const;
 
+  // Durable definitions (definitions.cc): appended to RabbitMQ definitions-export lists.
+  void ExportDefinitions(nlohmann::json& doc) const;
+  // Recreates durable entities from the lists; problems are appended to `warnings`.
+  void ImportDefinitions(const nlohmann::json& doc, std::vector<std::string>& warnings);
+  // Reads every durable queue's log into the queue.
+  void RecoverQueues(storage::RecoveryStats& stats, std::set<std::string>& live_dirs);
+
  private:
+  // A durable entity changed: the definitions file is written again (coalesced).
+  void Changed(bool durable);
+  bool IsDurableDestination(const std::string& name, bool to_exchange) const;
   std::optional<Error> CheckExclusive(const Queue& q, ConnectionId conn) const;
   void DeleteQueue(const QueuePtr& q);
   void RemoveBindingsTo(const std::string& destination, bool to_exchange);
@@ -252,18 +295,34 @@ class Vhost {
   std::string ExchangeText(const std::string& x) const;
 
   std::string name_;
+  storage::Store* store_;
+  BrokerOptions options_;
+  bool loading_ = false;
   std::unordered_map<std::string, Exchange> exchanges_;
   std::unordered_map<std::string, QueuePtr> queues_;
 };
 
 class Broker {
  public:
-  Broker();
+  // Without a store nothing is persisted (unit tests, fuzzing).
+  explicit Broker(storage::Store* store = nullptr, BrokerOptions options = {});
   // nullptr if no such vhost.
   Vhost* FindVhost(const std::string& name);
+  storage::Store* store() const { return store_; }
+
+  // The durable definitions as RabbitMQ's definitions-export JSON (docs/formats/).
+  std::string ExportDefinitions() const;
+  // At start, before any connection: loads definitions.json and every durable queue's log, and
+  // logs one summary line. Returns a one-line error if the definitions file is unusable.
+  std::optional<std::string> Recover();
 
  private:
+  storage::Store* store_;
   std::map<std::string, std::unique_ptr<Vhost>> vhosts_;
 };
+
+// Field-table equality for bindings and arguments that may have come back from JSON: integers
+// compare by value whatever their width.
+bool TablesEquivalent(const amqp::FieldTable& a, const amqp::FieldTable& b);
 
 }  // namespace warren::broker

@@ -52,7 +52,8 @@ constexpr const char* kComparedQueueArgs[] = {
 
 }  // namespace
 
-Vhost::Vhost(std::string name) : name_(std::move(name)) {
+Vhost::Vhost(std::string name, storage::Store* store, BrokerOptions options)
+    : name_(std::move(name)), store_(store), options_(options) {
   auto add = [this](const std::string& n, ExchangeType t, const std::string& tn, bool internal) {
     Exchange e;
     e.name = n;
@@ -69,6 +70,19 @@ Vhost::Vhost(std::string name) : name_(std::move(name)) {
   add("amq.headers", ExchangeType::kHeaders, "headers", false);
   add("amq.match", ExchangeType::kHeaders, "headers", false);
   add("amq.rabbitmq.trace", ExchangeType::kTopic, "topic", true);
+}
+
+void Vhost::Changed(bool durable) {
+  if (durable && store_ != nullptr && !loading_) store_->DefinitionsChanged();
+}
+
+bool Vhost::IsDurableDestination(const std::string& name, bool to_exchange) const {
+  if (to_exchange) {
+    const Exchange* e = FindExchange(name);
+    return e != nullptr && e->durable;
+  }
+  auto q = FindQueue(name);
+  return q != nullptr && q->durable() && !q->owner();
 }
 
 std::string Vhost::QueueText(const std::string& q) const {
@@ -139,6 +153,7 @@ std::optional<Error> Vhost::ExchangeDeclare(const std::string& name, const std::
   e.internal = internal;
   e.args = args;
   exchanges_.emplace(name, std::move(e));
+  Changed(durable);
   return std::nullopt;
 }
 
@@ -159,8 +174,10 @@ std::optional<Error> Vhost::ExchangeDelete(const std::string& name, bool if_unus
     }
     if (used) return Error{amqp::kPreconditionFailed, ExchangeText(name) + " in use"};
   }
+  const bool durable = it->second.durable;
   exchanges_.erase(it);
   RemoveBindingsTo(name, /*to_exchange=*/true);
+  Changed(durable);
   return std::nullopt;
 }
 
@@ -175,12 +192,14 @@ std::optional<Error> Vhost::ExchangeBind(const std::string& destination, const s
   auto it = exchanges_.find(source);
   if (it == exchanges_.end()) return Error{amqp::kNotFound, "no " + ExchangeText(source)};
   for (const auto& b : it->second.bindings) {
-    if (b.to_exchange && b.destination == destination && b.key == key && b.args == args) {
+    if (b.to_exchange && b.destination == destination && b.key == key &&
+        TablesEquivalent(b.args, args)) {
       return std::nullopt;
     }
   }
   it->second.bindings.push_back(Binding{destination, true, key, args});
   it->second.IndexLast();
+  Changed(it->second.durable && IsDurableDestination(destination, true));
   return std::nullopt;
 }
 
@@ -193,9 +212,12 @@ std::optional<Error> Vhost::ExchangeUnbind(const std::string& destination,
   auto it = exchanges_.find(source);
   if (it == exchanges_.end()) return std::nullopt;
   auto& bs = it->second.bindings;
+  const size_t before = bs.size();
   std::erase_if(bs, [&](const Binding& b) {
-    return b.to_exchange && b.destination == destination && b.key == key && b.args == args;
+    return b.to_exchange && b.destination == destination && b.key == key &&
+           TablesEquivalent(b.args, args);
   });
+  if (bs.size() != before) Changed(it->second.durable);
   it->second.Reindex();
   MaybeAutoDeleteExchange(source);
   return std::nullopt;
@@ -225,7 +247,7 @@ Result<DeclareOk> Vhost::QueueDeclare(const std::string& name_in, bool passive, 
                       static_cast<uint32_t>(q.consumer_count())},
             std::nullopt};
   }
-  if (name_in.rfind("amq.", 0) == 0) {
+  if (name_in.rfind("amq.", 0) == 0 && !loading_) {  // server-named durable queues reload
     return {std::nullopt, Error{amqp::kAccessRefused,
                                 "queue name '" + name_in + "' contains reserved prefix 'amq.*'"}};
   }
@@ -263,10 +285,12 @@ Result<DeclareOk> Vhost::QueueDeclare(const std::string& name_in, bool passive, 
                       static_cast<uint32_t>(q.consumer_count())},
             std::nullopt};
   }
-  auto q =
-      std::make_shared<Queue>(name, durable, auto_delete,
-                              exclusive ? std::optional<ConnectionId>(conn) : std::nullopt, args);
+  auto q = std::make_shared<Queue>(name, durable, auto_delete,
+                                   exclusive ? std::optional<ConnectionId>(conn) : std::nullopt,
+                                   args, options_.queue_memory_bytes);
+  if (durable && store_ != nullptr) q->AttachLog(store_->OpenQueue(name_, name));
   queues_.emplace(name, q);
+  Changed(durable);
   // Every queue is bound to the default exchange by its name (implicit, not listed).
   return {DeclareOk{name, 0, 0}, std::nullopt};
 }
@@ -294,12 +318,14 @@ std::optional<Error> Vhost::QueueBind(const std::string& queue, const std::strin
     }
   }
   for (const auto& b : it->second.bindings) {
-    if (!b.to_exchange && b.destination == queue && b.key == key && b.args == args) {
+    if (!b.to_exchange && b.destination == queue && b.key == key &&
+        TablesEquivalent(b.args, args)) {
       return std::nullopt;
     }
   }
   it->second.bindings.push_back(Binding{queue, false, key, args});
   it->second.IndexLast();
+  Changed(it->second.durable && IsDurableDestination(queue, false));
   return std::nullopt;
 }
 
@@ -315,9 +341,12 @@ std::optional<Error> Vhost::QueueUnbind(const std::string& queue, const std::str
   }
   auto it = exchanges_.find(exchange);
   if (it == exchanges_.end()) return std::nullopt;
+  const size_t before = it->second.bindings.size();
   std::erase_if(it->second.bindings, [&](const Binding& b) {
-    return !b.to_exchange && b.destination == queue && b.key == key && b.args == args;
+    return !b.to_exchange && b.destination == queue && b.key == key &&
+           TablesEquivalent(b.args, args);
   });
+  if (it->second.bindings.size() != before) Changed(it->second.durable);
   it->second.Reindex();
   MaybeAutoDeleteExchange(exchange);
   return std::nullopt;
@@ -351,6 +380,8 @@ void Vhost::DeleteQueue(const QueuePtr& q) {
   queues_.erase(name);
   RemoveBindingsTo(name, /*to_exchange=*/false);
   q->MarkDeleted();
+  if (store_ != nullptr) store_->DestroyQueue(q->TakeLog());
+  Changed(q->durable() && !q->owner());
 }
 
 void Vhost::RemoveBindingsTo(const std::string& destination, bool to_exchange) {
@@ -371,6 +402,7 @@ void Vhost::RemoveBindingsTo(const std::string& destination, bool to_exchange) {
 void Vhost::MaybeAutoDeleteExchange(const std::string& name) {
   auto it = exchanges_.find(name);
   if (it == exchanges_.end() || !it->second.auto_delete || !it->second.bindings.empty()) return;
+  Changed(it->second.durable);
   exchanges_.erase(it);
   RemoveBindingsTo(name, /*to_exchange=*/true);
 }
@@ -476,7 +508,9 @@ void Vhost::OnConnectionClosed(ConnectionId conn) {
   for (const auto& q : doomed) DeleteQueue(q);
 }
 
-Broker::Broker() { vhosts_.emplace("/", std::make_unique<Vhost>("/")); }
+Broker::Broker(storage::Store* store, BrokerOptions options) : store_(store) {
+  vhosts_.emplace("/", std::make_unique<Vhost>("/", store, options));
+}
 
 Vhost* Broker::FindVhost(const std::string& name) {
   auto it = vhosts_.find(name);

@@ -54,6 +54,13 @@ const std::vector<Key>& Keys() {
        Kind::kInt, 0, 65535, true, INT_KEY(amqp_port)},
       {"storage.data_dir", "--data-dir", "Folder for Warren's files; created if missing.",
        Kind::kString, 0, 0, true, STR_KEY(data_dir, nullptr)},
+      {"storage.segment_bytes", nullptr,
+       "Size at which a durable queue's segment file is closed and a new one started (bytes).",
+       Kind::kInt, 4096, 1073741824, true, INT_KEY(segment_bytes)},
+      {"storage.queue_memory_bytes", nullptr,
+       "Bytes of ready persistent messages a durable queue keeps in memory; beyond this, "
+       "messages stay on disk only and are read back on delivery.",
+       Kind::kInt, 0, int64_t{1} << 40, true, INT_KEY(queue_memory_bytes)},
       {"log.level", "--log-level",
        "Log level: trace, debug, info, warning, error, critical, off. Logs go to stderr.",
        Kind::kString, 0, 0, true, STR_KEY(log_level, CheckLogLevel)},

@@ -19,6 +19,8 @@ struct Config {
   uint16_t amqp_port = 5672;
   // [storage]
   std::string data_dir = "./data";
+  uint64_t segment_bytes = 8u << 20;
+  uint64_t queue_memory_bytes = 64u << 20;
   // [log]
   std::string log_level = "info";
   // [limits]

@@ -72,6 +72,18 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
   void Abort() override { Shutdown(); }
   void SetReading(bool enabled) override {
     reading_enabled_ = enabled && !close_after_flush_;
+    if (reading_enabled_ && used_ > 0 && !reading_) {
+      // The handler paused with frames still buffered: pass them again first. No read is
+      // started before that, since a read appends to the same buffer.
+      if (!redrive_posted_) {
+        redrive_posted_ = true;
+        asio::post(socket_.get_executor(), [self = shared_from_this()] {
+          self->redrive_posted_ = false;
+          self->Process();
+        });
+      }
+      return;
+    }
     MaybeRead();
   }
   ConnectionId id() const override { return ConnectionId(id_); }
@@ -97,7 +109,7 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
 
  private:
   void MaybeRead() {
-    if (closed_ || reading_ || !reading_enabled_) return;
+    if (closed_ || reading_ || !reading_enabled_ || redrive_posted_) return;
     if (pending_output() > server_.options_.max_pending_output) return;  // resumes after a write
     if (rbuf_.size() - used_ < kReadChunk) rbuf_.resize(used_ + kReadChunk);
     reading_ = true;
@@ -118,6 +130,12 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
       return;
     }
     used_ += n;
+    Process();
+  }
+
+  // Hands everything buffered to the handler, writes its output, reads on.
+  void Process() {
+    if (closed_) return;
     const size_t consumed = handler_->OnData(std::span<const std::byte>(rbuf_.data(), used_));
     if (closed_) return;
     if (consumed > 0) {
@@ -163,6 +181,7 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
   ByteBuffer wbuf_;
   bool reading_ = false;
   bool reading_enabled_ = true;
+  bool redrive_posted_ = false;
   bool writing_ = false;
   bool flush_posted_ = false;
   bool close_after_flush_ = false;

@@ -176,12 +176,14 @@ Location QueueLog::Append(const MessageRecord& m) {
       segments_.empty() || segments_.back().file == nullptr ||
       segments_.back().file->size() + pending_.size() >= store_.options().segment_bytes;
   if (need_new && !StartSegment()) {
+    ++store_.appended_epoch_;  // an epoch that will be reported failed: the publish is nacked
     store_.MarkFailed();
     return Location{};
   }
   Segment& tail = segments_.back();
   const uint64_t offset = tail.file->size() + pending_.size();
   if (offset > UINT32_MAX) {
+    ++store_.appended_epoch_;
     store_.MarkFailed();
     return Location{};
   }

@@ -60,6 +60,8 @@ void ChannelConsumer::Deliver(const std::shared_ptr<broker::Queue>& q, broker::Q
   if (!no_ack_) {
     ++unacked;
     ch_.unacked_.Put(tag, Channel::Unacked{q, std::move(e), tag_});
+  } else {
+    q->Settle(e);
   }
 }
 
@@ -124,15 +126,57 @@ void Channel::Release() {
   building_.reset();
   tx_publishes_.clear();
   tx_acks_.clear();
+  waiting_.clear();
+  commit_epoch_ = 0;
+}
+
+void Channel::AckPublishesUpTo(uint64_t seq) {
+  if (seq <= confirmed_seq_) return;
+  BasicAck ack;
+  ack.delivery_tag = seq;
+  ack.multiple = seq - confirmed_seq_ > 1;
+  Reply(ack);
+  confirmed_seq_ = seq;
 }
 
 void Channel::FlushConfirms() {
   if (!confirm_ || publish_seq_ == confirmed_seq_ || closing_) return;
-  BasicAck ack;
-  ack.delivery_tag = publish_seq_;
-  ack.multiple = publish_seq_ - confirmed_seq_ > 1;
-  Reply(ack);
-  confirmed_seq_ = publish_seq_;
+  storage::Store* store = conn_.store();
+  uint64_t upto = publish_seq_;
+  while (!waiting_.empty()) {
+    const auto [seq, epoch] = waiting_.front();
+    if (store == nullptr || epoch > store->synced_epoch()) {
+      upto = seq - 1;
+      break;
+    }
+    waiting_.pop_front();
+    if (store->Failed(epoch)) {
+      // Not known to be on disk: the publisher must not count on it (RabbitMQ nacks too).
+      AckPublishesUpTo(seq - 1);
+      BasicNack nack;
+      nack.delivery_tag = seq;
+      nack.requeue = false;
+      Reply(nack);
+      confirmed_seq_ = seq;
+    }
+  }
+  AckPublishesUpTo(upto);
+}
+
+std::optional<Close> Channel::OnSynced() {
+  FlushConfirms();
+  storage::Store* store = conn_.store();
+  if (commit_epoch_ == 0 || store == nullptr || commit_epoch_ > store->synced_epoch()) {
+    return std::nullopt;
+  }
+  const bool failed = store->Failed(commit_epoch_);
+  commit_epoch_ = 0;
+  if (failed) {
+    return MakeClose(kInternalError, "the transaction's messages could not be written to disk",
+                     TxCommit::kClassId, TxCommit::kMethodId);
+  }
+  Reply(TxCommitOk{});
+  return std::nullopt;
 }
 
 void Channel::WriteDelivery(ChannelConsumer* c, const broker::QueueEntry& e, uint64_t tag) {
@@ -410,6 +454,8 @@ std::optional<Close> Channel::CompletePublish() {
 }
 
 std::optional<Close> Channel::DoPublish(const broker::MessagePtr& m, bool mandatory) {
+  storage::Store* store = conn_.store();
+  const uint64_t epoch_before = store != nullptr ? store->appended_epoch() : 0;
   auto r = conn_.vhost().Publish(m);
   if (!r.ok()) return Fail(BasicPublish::kClassId, BasicPublish::kMethodId, *r.error);
   if (*r.value == 0 && mandatory) {
@@ -420,7 +466,13 @@ std::optional<Close> Channel::DoPublish(const broker::MessagePtr& m, bool mandat
     ret.routing_key = m->routing_key;
     WriteContent(conn_.Output(), id_, ret, m->properties(), m->body(), conn_.frame_max());
   }
-  if (confirm_) ++publish_seq_;
+  if (confirm_) {
+    ++publish_seq_;
+    // Stored in a durable queue's log: the confirm waits for the fdatasync that covers it.
+    if (store != nullptr && store->appended_epoch() != epoch_before) {
+      waiting_.emplace_back(publish_seq_, store->appended_epoch());
+    }
+  }
   return std::nullopt;
 }
 
@@ -443,7 +495,11 @@ std::optional<Close> Channel::Handle(const BasicGet& m) {
   ok.message_count = static_cast<uint32_t>((*q.value)->message_count());
   WriteContent(conn_.Output(), id_, ok, entry->message->properties(), entry->message->body(),
                conn_.frame_max());
-  if (!m.no_ack) unacked_.Put(tag, Unacked{*q.value, std::move(*entry), ""});
+  if (!m.no_ack) {
+    unacked_.Put(tag, Unacked{*q.value, std::move(*entry), ""});
+  } else {
+    (*q.value)->Settle(*entry);
+  }
   return std::nullopt;
 }
 
@@ -486,6 +542,8 @@ void Channel::ApplySettle(const std::vector<uint64_t>& tags, bool ack, bool requ
       auto& slot = back[u.queue.get()];
       slot.first = u.queue;
       slot.second.push_back(std::move(u.entry));
+    } else {
+      u.queue->Settle(u.entry);
     }
   }
   for (auto& [q, slot] : back) slot.first->Requeue(std::move(slot.second));
@@ -545,10 +603,20 @@ std::optional<Close> Channel::Handle(const TxCommit& m) {
   auto acks = std::move(tx_acks_);
   tx_publishes_.clear();
   tx_acks_.clear();
+  storage::Store* store = conn_.store();
+  const uint64_t epoch_before = store != nullptr ? store->appended_epoch() : 0;
   for (auto& p : publishes) {
     if (auto e = DoPublish(p.message, p.mandatory)) return e;
   }
   for (auto& a : acks) ApplySettle(TagsFor(a.tag, a.multiple), a.ack, a.requeue);
+  if (store != nullptr && store->appended_epoch() != epoch_before) {
+    // commit-ok after the fdatasync; the connection reads nothing more until then, so replies
+    // keep their order.
+    commit_epoch_ = store->appended_epoch();
+    conn_.WantSync();
+    conn_.Pause();
+    return std::nullopt;
+  }
   Reply(TxCommitOk{});
   return std::nullopt;
 }

@@ -79,7 +79,44 @@ std::unique_ptr<ProtocolHandler> MakeAmqpHandler(Transport& t, broker::Broker& b
 Connection::Connection(Transport& t, broker::Broker& b, SessionConfig cfg)
     : t_(t), broker_(b), cfg_(cfg) {}
 
-Connection::~Connection() { ReleaseAll(); }
+Connection::~Connection() {
+  ReleaseAll();
+  if (sync_listener_ && store() != nullptr) store()->RemoveListener(this);
+}
+
+void Connection::WantSync() {
+  if (sync_listener_ || store() == nullptr) return;
+  store()->AddListener(this);
+  sync_listener_ = true;
+}
+
+void Connection::OnSynced() {
+  if (state_ == State::kClosed) return;
+  std::vector<std::pair<Channel*, Close>> errors;
+  bool waiting = false;
+  bool commit_pending = false;
+  for (auto& [id, ch] : channels_) {
+    if (auto c = ch->OnSynced()) errors.emplace_back(ch.get(), *c);
+    waiting = waiting || ch->WaitingForSync();
+    commit_pending = commit_pending || ch->CommitPending();
+  }
+  for (auto& [ch, c] : errors) {
+    if (c.hard()) {
+      ConnectionError(c);
+      return;
+    }
+    ChannelError(*ch, c);
+  }
+  if (!waiting) {
+    store()->RemoveListener(this);
+    sync_listener_ = false;
+  }
+  if (paused_ && !commit_pending) {
+    paused_ = false;
+    t_.SetReading(true);  // net passes the frames it holds again
+  }
+  t_.RequestFlush();
+}
 
 size_t Connection::OnData(std::span<const std::byte> data) {
   graveyard.clear();
@@ -106,7 +143,7 @@ size_t Connection::OnData(std::span<const std::byte> data) {
     Send(0, start);
     state_ = State::kStartOk;
   }
-  while (pos < data.size() && state_ != State::kClosed) {
+  while (pos < data.size() && state_ != State::kClosed && !paused_) {
     ParseResult r = reader_.Next(data.subspan(pos));
     if (std::holds_alternative<NeedMore>(r)) break;
     if (auto* c = std::get_if<Close>(&r)) {
@@ -117,8 +154,12 @@ size_t Connection::OnData(std::span<const std::byte> data) {
     pos += parsed.consumed;
     HandleFrame(parsed.frame);
   }
-  for (auto& [id, ch] : channels_) ch->FlushConfirms();
+  for (auto& [id, ch] : channels_) {
+    ch->FlushConfirms();
+    if (ch->WaitingForSync()) WantSync();
+  }
   if (state_ == State::kClosed || state_ == State::kClosing) return data.size();
+  if (paused_) t_.SetReading(false);
   return pos;
 }
 

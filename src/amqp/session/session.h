@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -72,8 +73,15 @@ class Channel {
   // Releases broker state: cancels consumers, requeues unacked deliveries in order.
   void Release();
   void MarkClosing() { closing_ = true; }
-  // Cumulative publisher confirm for everything published since the last one.
+  // Publisher confirms for everything settled since the last call: cumulative acks, and nacks
+  // for publishes whose storage failed. Publishes that wait for an fdatasync are held back.
   void FlushConfirms();
+  // The storage sync thread made progress: confirms and a waiting tx.commit-ok can go out.
+  // Returns a Close if a waiting commit could not be stored.
+  std::optional<Close> OnSynced();
+  // True while confirms or a tx.commit wait for storage.
+  bool WaitingForSync() const { return !waiting_.empty() || commit_epoch_ != 0; }
+  bool CommitPending() const { return commit_epoch_ != 0; }
 
   // Method handlers (method_table.cc dispatches to these).
   std::optional<Close> Handle(const ChannelFlow& m);
@@ -134,6 +142,7 @@ class Channel {
   std::vector<uint64_t> TagsFor(uint64_t tag, bool multiple) const;
   void WriteDelivery(ChannelConsumer* c, const broker::QueueEntry& e, uint64_t tag);
   bool GlobalCredit() const { return prefetch_global_ == 0 || unacked_.size() < prefetch_global_; }
+  void AckPublishesUpTo(uint64_t seq);
   void DispatchAll();
 
   Connection& conn_;
@@ -155,12 +164,16 @@ class Channel {
   bool confirm_ = false;
   uint64_t publish_seq_ = 0;
   uint64_t confirmed_seq_ = 0;
+  // Publishes (confirm seq, storage epoch) that wait for an fdatasync, oldest first.
+  std::deque<std::pair<uint64_t, uint64_t>> waiting_;
+  // A tx.commit whose publishes wait for this epoch; 0 = none.
+  uint64_t commit_epoch_ = 0;
   bool tx_ = false;
   std::vector<TxPublish> tx_publishes_;
   std::vector<TxAck> tx_acks_;
 };
 
-class Connection : public ProtocolHandler {
+class Connection : public ProtocolHandler, public storage::SyncListener {
  public:
   Connection(Transport& t, broker::Broker& b, SessionConfig cfg);
   ~Connection() override;
@@ -169,6 +182,13 @@ class Connection : public ProtocolHandler {
   ByteBuffer& Output() override { return out_; }
   void OnTick(std::chrono::steady_clock::time_point now) override;
   void OnClosed() override;
+  void OnSynced() override;
+
+  // A channel waits for storage: be told when the sync thread makes progress.
+  void WantSync();
+  // Stop parsing frames (after a tx.commit that waits for storage) until Resume().
+  void Pause() { paused_ = true; }
+  storage::Store* store() const { return broker_.store(); }
 
   Transport& transport() { return t_; }
   broker::Vhost& vhost() { return *vhost_; }
@@ -214,6 +234,8 @@ class Connection : public ProtocolHandler {
   std::chrono::steady_clock::time_point closing_since_{};
   bool released_ = false;
   bool awaiting_peer_close_ = false;
+  bool paused_ = false;
+  bool sync_listener_ = false;
 };
 
 }  // namespace warren::amqp
