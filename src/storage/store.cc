@@ -303,13 +303,17 @@ void Store::Close() {
   cv_.notify_all();
   thread_.join();
   // What the last turn appended: write and sync it here, on the caller's thread.
+  dirty_.insert(retry_.begin(), retry_.end());
+  retry_.clear();
   for (QueueLog* log : dirty_) {
     log->dirty_ = false;
     if (!log->Flush()) continue;
-    for (auto& f : log->unsynced_) ignore_error(f->Sync(), "shutdown: logged by recovery");
+    for (auto& f : log->unsynced_) unsynced_files_.push_back(std::move(f));
     log->unsynced_.clear();
   }
   dirty_.clear();
+  for (auto& f : unsynced_files_) ignore_error(f->Sync(), "shutdown: recovery checks records");
+  unsynced_files_.clear();
   for (const auto& d : dirs_to_sync_) ignore_error(fs_.SyncDir(d), "shutdown");
   if (definitions_dirty_ && definitions_source_) {
     std::string json = definitions_source_();
@@ -356,6 +360,7 @@ void Store::SetDefinitionsSource(std::function<std::string()> source) {
 
 void Store::DefinitionsChanged() {
   definitions_dirty_ = true;
+  ++appended_epoch_;  // the reply to the change waits for this epoch, like a confirm
   Schedule();
 }
 
@@ -379,7 +384,10 @@ void Store::Dirty(QueueLog* log) {
   Schedule();
 }
 
-void Store::Forget(QueueLog* log) { dirty_.erase(log); }
+void Store::Forget(QueueLog* log) {
+  dirty_.erase(log);
+  retry_.erase(log);
+}
 
 void Store::Schedule() {
   if (commit_posted_) return;
@@ -391,23 +399,27 @@ void Store::Schedule() {
 }
 
 void Store::Commit() {
-  if (in_flight_) return;  // Completed() commits again
-  Batch b;
-  for (QueueLog* log : dirty_) {
+  // Buffered records reach the files now, even while a sync is in flight: a killed process
+  // loses nothing that was written (only a machine crash loses what was not yet synced).
+  std::set<QueueLog*> work = std::move(dirty_);
+  dirty_.clear();
+  work.insert(retry_.begin(), retry_.end());
+  retry_.clear();
+  for (QueueLog* log : work) {
     log->dirty_ = false;
     if (!log->Flush()) {
-      batch_failed_ = true;
-      log->MarkDirty();  // retried next round; MarkDirty re-inserts after this loop
+      // Kept buffered and written again at the next commit. Not re-scheduled by itself, so a
+      // full disk does not spin; any new activity (or Close) retries.
+      if (appended_epoch_ != handed_epoch_) batch_failed_ = true;
+      retry_.insert(log);
     }
-    for (auto& f : log->unsynced_) b.files.push_back(std::move(f));
+    for (auto& f : log->unsynced_) unsynced_files_.push_back(std::move(f));
     log->unsynced_.clear();
   }
-  // Logs that failed re-marked themselves dirty while we iterated a copy-free set: rebuild.
-  std::set<QueueLog*> still;
-  for (QueueLog* log : dirty_) {
-    if (log->dirty_) still.insert(log);
-  }
-  dirty_ = std::move(still);
+  if (in_flight_) return;  // Completed() hands the next batch over
+  Batch b;
+  b.files = std::move(unsynced_files_);
+  unsynced_files_.clear();
   if (definitions_dirty_ && definitions_source_) {
     b.definitions = definitions_source_();
     definitions_dirty_ = false;
@@ -489,8 +501,8 @@ void Store::Completed(uint64_t epoch, bool failed) {
     if (failed_ranges_.size() > 1024) failed_ranges_.erase(failed_ranges_.begin());
   }
   synced_epoch_ = std::max(synced_epoch_, epoch);
-  if (!dirty_.empty() || definitions_dirty_ || !dirs_to_sync_.empty() || !trash_.empty() ||
-      appended_epoch_ != handed_epoch_) {
+  if (!dirty_.empty() || !unsynced_files_.empty() || definitions_dirty_ || !dirs_to_sync_.empty() ||
+      !trash_.empty() || appended_epoch_ != handed_epoch_ || batch_failed_) {
     Commit();
   }
   auto listeners = listeners_;
@@ -502,7 +514,10 @@ void Store::Completed(uint64_t epoch, bool failed) {
 void Store::SyncNowForTest() {
   for (;;) {
     Commit();
-    if (!in_flight_ && synced_epoch_ >= appended_epoch_ && dirty_.empty()) return;
+    if (!in_flight_ && synced_epoch_ >= appended_epoch_ && dirty_.empty() &&
+        unsynced_files_.empty()) {
+      return;
+    }
     if (io_.stopped()) io_.restart();
     io_.run_one_for(std::chrono::milliseconds(10));
   }

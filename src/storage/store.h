@@ -137,6 +137,7 @@ class Store {
 
   // Definitions: `source` renders the current durable definitions as JSON.
   void SetDefinitionsSource(std::function<std::string()> source);
+  // Advances appended_epoch(): the file covering the change is synced with that epoch.
   void DefinitionsChanged();
   // The definitions file, if there is one.
   result<std::optional<std::string>> ReadDefinitions();
@@ -192,6 +193,8 @@ class Store {
   uint64_t trash_counter_ = 0;
   std::vector<std::pair<uint64_t, uint64_t>> failed_ranges_;  // (from, to], newest last
   std::set<QueueLog*> dirty_;
+  std::set<QueueLog*> retry_;            // their last write failed; written again next commit
+  std::vector<FilePtr> unsynced_files_;  // written, waiting for the next batch
   std::vector<std::string> dirs_to_sync_;
   std::vector<std::string> trash_;
   std::set<SyncListener*> listeners_;

@@ -38,6 +38,8 @@ class Warrend:
         self.proc = None
 
     def start(self):
+        # A restart appends to the same log: look for the listening line after this point.
+        offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [self.binary, "--amqp-port", str(self.port), "--data-dir", self.data_arg,
@@ -47,7 +49,7 @@ class Warrend:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("warrend exited early:\n" + self.log_text())
-            if re.search(rf"amqp listening on \S+:{self.port}", self.log_text()):
+            if re.search(rf"amqp listening on \S+:{self.port}", self.log_text()[offset:]):
                 return self
             time.sleep(0.02)
         raise RuntimeError("warrend did not start listening:\n" + self.log_text())

@@ -103,7 +103,22 @@ std::optional<Close> Channel::OnFrame(const Frame& f) {
   }
   auto m = DecodeMethod(f.payload);
   if (!m) return m.error();
-  return DispatchChannelMethod(*this, m.value());
+  storage::Store* store = conn_.store();
+  const uint64_t epoch_before = store != nullptr ? store->appended_epoch() : 0;
+  const size_t mark = conn_.Output().size();
+  auto result = DispatchChannelMethod(*this, m.value());
+  if (!result && store != nullptr && store->appended_epoch() != epoch_before) {
+    // The method changed durable state (a durable declare, bind or delete; a tx.commit with
+    // persistent messages): its reply goes out once that is on disk. The connection reads
+    // nothing more until then, so replies keep their order.
+    ByteBuffer& out = conn_.Output();
+    held_reply_.PutBytes(out.span().subspan(mark));
+    out.Resize(mark);
+    held_epoch_ = store->appended_epoch();
+    conn_.WantSync();
+    conn_.Pause();
+  }
+  return result;
 }
 
 void Channel::Release() {
@@ -127,7 +142,8 @@ void Channel::Release() {
   tx_publishes_.clear();
   tx_acks_.clear();
   waiting_.clear();
-  commit_epoch_ = 0;
+  held_epoch_ = 0;
+  held_reply_.Clear();
 }
 
 void Channel::AckPublishesUpTo(uint64_t seq) {
@@ -166,16 +182,17 @@ void Channel::FlushConfirms() {
 std::optional<Close> Channel::OnSynced() {
   FlushConfirms();
   storage::Store* store = conn_.store();
-  if (commit_epoch_ == 0 || store == nullptr || commit_epoch_ > store->synced_epoch()) {
+  if (held_epoch_ == 0 || store == nullptr || held_epoch_ > store->synced_epoch()) {
     return std::nullopt;
   }
-  const bool failed = store->Failed(commit_epoch_);
-  commit_epoch_ = 0;
+  const bool failed = store->Failed(held_epoch_);
+  held_epoch_ = 0;
   if (failed) {
-    return MakeClose(kInternalError, "the transaction's messages could not be written to disk",
-                     TxCommit::kClassId, TxCommit::kMethodId);
+    held_reply_.Clear();
+    return MakeClose(kInternalError, "the change could not be written to disk");
   }
-  Reply(TxCommitOk{});
+  conn_.Output().PutBytes(held_reply_.span());
+  held_reply_.Clear();
   return std::nullopt;
 }
 
@@ -603,21 +620,11 @@ std::optional<Close> Channel::Handle(const TxCommit& m) {
   auto acks = std::move(tx_acks_);
   tx_publishes_.clear();
   tx_acks_.clear();
-  storage::Store* store = conn_.store();
-  const uint64_t epoch_before = store != nullptr ? store->appended_epoch() : 0;
   for (auto& p : publishes) {
     if (auto e = DoPublish(p.message, p.mandatory)) return e;
   }
   for (auto& a : acks) ApplySettle(TagsFor(a.tag, a.multiple), a.ack, a.requeue);
-  if (store != nullptr && store->appended_epoch() != epoch_before) {
-    // commit-ok after the fdatasync; the connection reads nothing more until then, so replies
-    // keep their order.
-    commit_epoch_ = store->appended_epoch();
-    conn_.WantSync();
-    conn_.Pause();
-    return std::nullopt;
-  }
-  Reply(TxCommitOk{});
+  Reply(TxCommitOk{});  // held by OnFrame until the persistent messages are synced
   return std::nullopt;
 }
 

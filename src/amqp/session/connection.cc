@@ -94,11 +94,11 @@ void Connection::OnSynced() {
   if (state_ == State::kClosed) return;
   std::vector<std::pair<Channel*, Close>> errors;
   bool waiting = false;
-  bool commit_pending = false;
+  bool reply_held = false;
   for (auto& [id, ch] : channels_) {
     if (auto c = ch->OnSynced()) errors.emplace_back(ch.get(), *c);
     waiting = waiting || ch->WaitingForSync();
-    commit_pending = commit_pending || ch->CommitPending();
+    reply_held = reply_held || ch->ReplyHeld();
   }
   for (auto& [ch, c] : errors) {
     if (c.hard()) {
@@ -111,7 +111,7 @@ void Connection::OnSynced() {
     store()->RemoveListener(this);
     sync_listener_ = false;
   }
-  if (paused_ && !commit_pending) {
+  if (paused_ && !reply_held) {
     paused_ = false;
     t_.SetReading(true);  // net passes the frames it holds again
   }

@@ -76,12 +76,12 @@ class Channel {
   // Publisher confirms for everything settled since the last call: cumulative acks, and nacks
   // for publishes whose storage failed. Publishes that wait for an fdatasync are held back.
   void FlushConfirms();
-  // The storage sync thread made progress: confirms and a waiting tx.commit-ok can go out.
-  // Returns a Close if a waiting commit could not be stored.
+  // The storage sync thread made progress: confirms and a held reply can go out. Returns a
+  // Close if what a held reply promised could not be stored.
   std::optional<Close> OnSynced();
-  // True while confirms or a tx.commit wait for storage.
-  bool WaitingForSync() const { return !waiting_.empty() || commit_epoch_ != 0; }
-  bool CommitPending() const { return commit_epoch_ != 0; }
+  // True while confirms or a held reply wait for storage.
+  bool WaitingForSync() const { return !waiting_.empty() || held_epoch_ != 0; }
+  bool ReplyHeld() const { return held_epoch_ != 0; }
 
   // Method handlers (method_table.cc dispatches to these).
   std::optional<Close> Handle(const ChannelFlow& m);
@@ -166,8 +166,10 @@ class Channel {
   uint64_t confirmed_seq_ = 0;
   // Publishes (confirm seq, storage epoch) that wait for an fdatasync, oldest first.
   std::deque<std::pair<uint64_t, uint64_t>> waiting_;
-  // A tx.commit whose publishes wait for this epoch; 0 = none.
-  uint64_t commit_epoch_ = 0;
+  // The reply to a method that changed durable state (declare, bind, delete, tx.commit with
+  // persistent messages) is held until the epoch it needs is synced; 0 = none.
+  uint64_t held_epoch_ = 0;
+  ByteBuffer held_reply_;
   bool tx_ = false;
   std::vector<TxPublish> tx_publishes_;
   std::vector<TxAck> tx_acks_;
