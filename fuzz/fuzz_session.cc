@@ -8,25 +8,10 @@
 
 #include "amqp/codec/frame_writer.h"
 #include "amqp/session/session.h"
+#include "base/fake_transport.h"
 #include "base/logging.h"
 
 namespace {
-
-class FakeTransport : public warren::Transport {
- public:
-  void RequestFlush() override {}
-  void CloseAfterFlush() override { closed = true; }
-  void Abort() override { closed = true; }
-  void SetReading(bool) override {}
-  warren::ConnectionId id() const override { return warren::ConnectionId(1); }
-  const std::string& peer() const override { return peer_; }
-  bool peer_is_loopback() const override { return true; }
-  size_t pending_output() const override { return 0; }
-  bool closed = false;
-
- private:
-  std::string peer_ = "fuzz";
-};
 
 warren::ByteBuffer Handshake() {
   using namespace warren::amqp;
@@ -61,7 +46,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace warren;
   broker::Broker broker;
-  FakeTransport t;
+  warren::FakeTransport t;
   amqp::SessionConfig cfg;
   cfg.max_message_size = 1 << 16;
   auto conn = amqp::MakeAmqpHandler(t, broker, cfg);
@@ -77,7 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     conn->Output().Clear();
   };
   feed();
-  while (off < size && !t.closed) {
+  while (off < size && !t.closed && !t.aborted) {
     const size_t n = std::min(chunk, size - off);
     pending.insert(pending.end(), reinterpret_cast<const std::byte*>(data + off),
                    reinterpret_cast<const std::byte*>(data + off + n));

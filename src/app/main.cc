@@ -50,6 +50,7 @@ int Main(int argc, char** argv) {
   storage::StoreOptions store_opts;
   store_opts.data_dir = cfg.data_dir;
   store_opts.segment_bytes = cfg.segment_bytes;
+  store_opts.disk_free_limit = cfg.disk_free_limit;
   storage::Store store(storage::RealFs(), store_opts, io);
   if (auto r = store.Open(); !r) {
     std::fprintf(stderr, "warrend: cannot open storage in '%s': %s\n", cfg.data_dir.c_str(),

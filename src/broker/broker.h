@@ -125,7 +125,8 @@ class Queue : public std::enable_shared_from_this<Queue> {
   std::unique_ptr<storage::QueueLog> TakeLog() { return std::move(log_); }
   // At start: the log's surviving messages become the queue (recovered ones that had been
   // delivered come back redelivered).
-  void Restore(const std::vector<storage::RecoveredMessage>& messages);
+  // `max_seq` is the largest seq the log has ever recorded: numbering continues above it.
+  void Restore(const std::vector<storage::RecoveredMessage>& messages, uint64_t max_seq);
 
   void Enqueue(MessagePtr m);
   // The entry left the queue for good (acked, rejected without requeue, no-ack delivery).
@@ -306,6 +307,9 @@ class Broker {
  public:
   // Without a store nothing is persisted (unit tests, fuzzing).
   explicit Broker(storage::Store* store = nullptr, BrokerOptions options = {});
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
   // nullptr if no such vhost.
   Vhost* FindVhost(const std::string& name);
   storage::Store* store() const { return store_; }

@@ -223,7 +223,8 @@ void Vhost::RecoverQueues(storage::RecoveryStats& stats, std::set<std::string>& 
     storage::QueueLog* log = q->log();
     if (log == nullptr) continue;
     live_dirs.insert(log->dir());
-    q->Restore(log->Recover(stats));
+    auto messages = log->Recover(stats);  // before max_seq(): it is set by Recover
+    q->Restore(messages, log->max_seq());
   }
 }
 
@@ -251,7 +252,6 @@ std::string Broker::ExportDefinitions() const {
 std::optional<std::string> Broker::Recover() {
   if (store_ == nullptr) return std::nullopt;
   const auto start = std::chrono::steady_clock::now();
-  store_->SetDefinitionsSource([this] { return ExportDefinitions(); });
   auto text = store_->ReadDefinitions();
   if (!text) return "cannot read definitions.json: " + text.error().message();
   if (text.value()) {

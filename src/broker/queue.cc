@@ -78,7 +78,8 @@ bool Queue::Load(QueueEntry& e) {
   return true;
 }
 
-void Queue::Restore(const std::vector<storage::RecoveredMessage>& messages) {
+void Queue::Restore(const std::vector<storage::RecoveredMessage>& messages, uint64_t max_seq) {
+  next_seq_ = std::max(next_seq_, max_seq + 1);
   for (const auto& rm : messages) {
     QueueEntry e{nullptr, rm.seq, rm.loc, rm.delivered};
     if (resident_bytes_ < memory_bytes_ && !Load(e)) continue;

@@ -510,6 +510,11 @@ void Vhost::OnConnectionClosed(ConnectionId conn) {
 
 Broker::Broker(storage::Store* store, BrokerOptions options) : store_(store) {
   vhosts_.emplace("/", std::make_unique<Vhost>("/", store, options));
+  if (store_ != nullptr) store_->SetDefinitionsSource([this] { return ExportDefinitions(); });
+}
+
+Broker::~Broker() {
+  if (store_ != nullptr) store_->SetDefinitionsSource(nullptr);
 }
 
 Vhost* Broker::FindVhost(const std::string& name) {

@@ -54,6 +54,10 @@ const std::vector<Key>& Keys() {
        Kind::kInt, 0, 65535, true, INT_KEY(amqp_port)},
       {"storage.data_dir", "--data-dir", "Folder for Warren's files; created if missing.",
        Kind::kString, 0, 0, true, STR_KEY(data_dir, nullptr)},
+      {"storage.disk_free_limit", nullptr,
+       "Free bytes on the data dir's filesystem below which the disk alarm blocks publishers "
+       "(connection.blocked) until space returns. Checked every second.",
+       Kind::kInt, 0, int64_t{1} << 60, true, INT_KEY(disk_free_limit)},
       {"storage.segment_bytes", nullptr,
        "Size at which a durable queue's segment file is closed and a new one started (bytes).",
        Kind::kInt, 4096, 1073741824, true, INT_KEY(segment_bytes)},

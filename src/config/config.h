@@ -20,6 +20,7 @@ struct Config {
   // [storage]
   std::string data_dir = "./data";
   uint64_t segment_bytes = 8u << 20;
+  uint64_t disk_free_limit = 50'000'000;
   uint64_t queue_memory_bytes = 64u << 20;
   // [log]
   std::string log_level = "info";

@@ -131,6 +131,8 @@ std::vector<RecoveredMessage> QueueLog::Recover(RecoveryStats& stats) {
     }
   }
   // Messages are in seq order (appended in order, segments read in order).
+  for (const auto& m : messages) max_seq_ = std::max(max_seq_, m.seq);
+  for (uint64_t s : acked) max_seq_ = std::max(max_seq_, s);
   std::sort(acked.begin(), acked.end());
   std::sort(delivered.begin(), delivered.end());
   std::vector<RecoveredMessage> live;
@@ -276,7 +278,8 @@ Store::Store(FileSystem& fs, StoreOptions options, boost::asio::io_context& io)
       io_(io),
       queues_dir_(options_.data_dir + "/queues"),
       trash_dir_(options_.data_dir + "/trash"),
-      definitions_path_(options_.data_dir + "/definitions.json") {}
+      definitions_path_(options_.data_dir + "/definitions.json"),
+      disk_timer_(io) {}
 
 Store::~Store() { Close(); }
 
@@ -290,10 +293,42 @@ result<void> Store::Open() {
     }
   }
   thread_ = std::thread([this] { SyncThread(); });
+  CheckDisk();
+  ArmDiskTimer();
   return outcome::success();
 }
 
+void Store::ArmDiskTimer() {
+  disk_timer_.expires_after(std::chrono::seconds(1));
+  disk_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    CheckDisk();
+    ArmDiskTimer();
+  });
+}
+
+void Store::CheckDisk() {
+  auto free = fs_.FreeBytes(options_.data_dir);
+  if (!free) return;
+  const bool on = free.value() < options_.disk_free_limit;
+  if (on == disk_alarm_) return;
+  disk_alarm_ = on;
+  if (on) {
+    Log()->warn(
+        "disk alarm: {} bytes free on the data dir's filesystem, below the limit of {}; "
+        "publishers are blocked",
+        free.value(), options_.disk_free_limit);
+  } else {
+    Log()->info("disk alarm cleared: {} bytes free; publishers resume", free.value());
+  }
+  auto listeners = alarm_listeners_;
+  for (AlarmListener* l : listeners) {
+    if (alarm_listeners_.contains(l)) l->OnDiskAlarm(on);
+  }
+}
+
 void Store::Close() {
+  disk_timer_.cancel();
   if (!thread_.joinable()) return;
   {
     std::unique_lock lock(mu_);

@@ -14,6 +14,7 @@
 // Failed(E) (the batch covering E could not be written or synced).
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -36,6 +37,15 @@ namespace warren::storage {
 struct StoreOptions {
   std::string data_dir;
   uint64_t segment_bytes = 8u << 20;
+  // Below this many free bytes on the data dir's filesystem the disk alarm is on: publishers
+  // are blocked until space returns (checked every second).
+  uint64_t disk_free_limit = 50'000'000;
+};
+
+class AlarmListener {
+ public:
+  virtual ~AlarmListener() = default;
+  virtual void OnDiskAlarm(bool on) = 0;
 };
 
 // Where a message record is: segment number (0 = not on disk), offset and size of the record.
@@ -89,6 +99,10 @@ class QueueLog {
   result<std::vector<std::byte>> Read(Location loc);
   const std::string& dir() const { return dir_; }
   uint64_t segment_count() const { return segments_.size(); }
+  // The largest seq any record recovered from the folder names (messages and acks): new
+  // messages must be numbered above it, or old ack records would remove them at the next
+  // recovery.
+  uint64_t max_seq() const { return max_seq_; }
 
  private:
   friend class Store;
@@ -114,6 +128,7 @@ class QueueLog {
   std::vector<uint64_t> delivered_;
   std::vector<FilePtr> unsynced_;
   bool dirty_ = false;
+  uint64_t max_seq_ = 0;
 };
 
 class Store {
@@ -148,6 +163,13 @@ class Store {
   bool Failed(uint64_t epoch) const;
   void AddListener(SyncListener* l) { listeners_.insert(l); }
   void RemoveListener(SyncListener* l) { listeners_.erase(l); }
+
+  // The low-free-disk alarm.
+  bool disk_alarm() const { return disk_alarm_; }
+  void AddAlarmListener(AlarmListener* l) { alarm_listeners_.insert(l); }
+  void RemoveAlarmListener(AlarmListener* l) { alarm_listeners_.erase(l); }
+  // Reads the free space and raises or clears the alarm (a timer calls it every second).
+  void CheckDisk();
 
   // Writes buffered records and hands a batch to the sync thread (if none is in flight).
   void Commit();
@@ -198,6 +220,10 @@ class Store {
   std::vector<std::string> dirs_to_sync_;
   std::vector<std::string> trash_;
   std::set<SyncListener*> listeners_;
+  std::set<AlarmListener*> alarm_listeners_;
+  bool disk_alarm_ = false;
+  boost::asio::steady_timer disk_timer_;
+  void ArmDiskTimer();
 
   // Shared with the sync thread.
   std::mutex mu_;

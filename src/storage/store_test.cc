@@ -108,6 +108,19 @@ TEST_F(StoreTest, RecoverMinusAcksWithDeliveredMarks) {
   (void)l6;
 }
 
+TEST_F(StoreTest, MaxSeqCoversAckedMessagesSoNumberingNeverRestarts) {
+  auto a = Put(1, "a");
+  auto b = Put(2, "b");
+  log_->Ack(1, a);
+  log_->Ack(2, b);
+  store_->SyncNowForTest();
+  Reopen();
+  RecoveryStats stats;
+  EXPECT_TRUE(log_->Recover(stats).empty());
+  // Both acks are still in the (kept) tail segment: seqs 1 and 2 must never be used again.
+  EXPECT_EQ(log_->max_seq(), 2u);
+}
+
 TEST_F(StoreTest, FullyAckedSegmentsAreDeletedFromTheFront) {
   Reopen(/*segment_bytes=*/200);
   std::vector<Location> locs;

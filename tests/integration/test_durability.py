@@ -294,3 +294,54 @@ def test_rabbitmq_export_can_be_dropped_in(warrend_bin):
         c.close()
     finally:
         w.stop(signal.SIGKILL)
+
+
+def test_low_disk_alarm_blocks_publishers_consumers_carry_on(warrend_bin, tmp_path):
+    """A free-disk limit above what the disk has: the alarm is on from the start. A publishing
+    pika connection gets connection.blocked and its publish is not taken; another connection
+    still declares, gets and acks (RabbitMQ: only publishers are blocked)."""
+    cfg = tmp_path / "warren.toml"
+    cfg.write_text("[storage]\ndisk_free_limit = 1000000000000000000\n")
+    w = Warrend(warrend_bin, extra_args=["--config", str(cfg)]).start()
+    try:
+        assert "disk alarm" in w.log_text()
+        consumer = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", w.port))
+        cch = consumer.channel()
+        cch.queue_declare("alarmq")
+        publisher = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", w.port))
+        blocked = []
+        publisher.add_on_connection_blocked_callback(
+            lambda _conn, frame: blocked.append(frame.method.reason))
+        pch = publisher.channel()
+        pch.basic_publish("", "alarmq", b"held back")
+        deadline = 50
+        while not blocked and deadline:
+            publisher.process_data_events(0.1)
+            deadline -= 1
+        assert blocked == ["low on disk"]
+        # Consumers are not blocked; the held publish is not in the queue.
+        assert cch.queue_declare("alarmq", passive=True).method.message_count == 0
+        assert cch.basic_get("alarmq")[0] is None
+        consumer.close()
+    finally:
+        w.stop(signal.SIGKILL)
+
+
+def test_a_drained_queue_keeps_new_messages_across_restarts(broker):
+    """Regression (found by the crash suite): after a restart with an empty queue, new messages
+    were numbered from 1 again and the old ack records removed them at the next restart."""
+    c, ch = open_channel(broker)
+    ch.queue_declare("again", durable=True)
+    for i in range(5):
+        ch.basic_publish("", "again", b"old%d" % i, PERSISTENT)
+    assert len(drain(ch, "again", 5)) == 5  # acked
+    c.close()
+    restart(broker)
+    c, ch = open_channel(broker)
+    for i in range(5):
+        ch.basic_publish("", "again", b"new%d" % i, PERSISTENT)
+    c.close()
+    restart(broker)
+    c, ch = open_channel(broker)
+    assert [b for _, _, b in drain(ch, "again", 5)] == [b"new%d" % i for i in range(5)]
+    c.close()

@@ -69,6 +69,12 @@ bool ParseCredentials(const ConnectionStartOk& m, std::string& user, std::string
   return false;
 }
 
+bool IsBasicPublish(const Frame& f) {
+  return f.type == kFrameMethodType && f.payload.size() >= 4 &&
+         LoadU16(f.payload.data()) == BasicPublish::kClassId &&
+         LoadU16(f.payload.data() + 2) == BasicPublish::kMethodId;
+}
+
 }  // namespace
 
 std::unique_ptr<ProtocolHandler> MakeAmqpHandler(Transport& t, broker::Broker& b,
@@ -81,7 +87,33 @@ Connection::Connection(Transport& t, broker::Broker& b, SessionConfig cfg)
 
 Connection::~Connection() {
   ReleaseAll();
-  if (sync_listener_ && store() != nullptr) store()->RemoveListener(this);
+  if (store() != nullptr) {
+    if (sync_listener_) store()->RemoveListener(this);
+    store()->RemoveAlarmListener(this);
+  }
+}
+
+void Connection::OnDiskAlarm(bool on) {
+  if (state_ == State::kClosed || state_ == State::kClosing) return;
+  if (on) {
+    if (published_ && blocked_capability_ && !blocked_sent_) {
+      ConnectionBlocked b;
+      b.reason = "low on disk";
+      Send(0, b);
+      blocked_sent_ = true;
+      t_.RequestFlush();
+    }
+    return;
+  }
+  if (blocked_sent_) {
+    Send(0, ConnectionUnblocked{});
+    blocked_sent_ = false;
+    t_.RequestFlush();
+  }
+  if (alarm_paused_) {
+    alarm_paused_ = false;
+    if (!paused_) t_.SetReading(true);
+  }
 }
 
 void Connection::WantSync() {
@@ -113,7 +145,7 @@ void Connection::OnSynced() {
   }
   if (paused_ && !reply_held) {
     paused_ = false;
-    t_.SetReading(true);  // net passes the frames it holds again
+    if (!alarm_paused_) t_.SetReading(true);  // net passes the frames it holds again
   }
   t_.RequestFlush();
 }
@@ -143,7 +175,7 @@ size_t Connection::OnData(std::span<const std::byte> data) {
     Send(0, start);
     state_ = State::kStartOk;
   }
-  while (pos < data.size() && state_ != State::kClosed && !paused_) {
+  while (pos < data.size() && state_ != State::kClosed && !paused_ && !alarm_paused_) {
     ParseResult r = reader_.Next(data.subspan(pos));
     if (std::holds_alternative<NeedMore>(r)) break;
     if (auto* c = std::get_if<Close>(&r)) {
@@ -151,6 +183,20 @@ size_t Connection::OnData(std::span<const std::byte> data) {
       return data.size();
     }
     auto& parsed = std::get<FrameParsed>(r);
+    if (IsBasicPublish(parsed.frame)) {
+      published_ = true;
+      if (store() != nullptr && store()->disk_alarm()) {
+        // Blocked: this publish and everything after it wait in the socket buffers.
+        if (blocked_capability_ && !blocked_sent_) {
+          ConnectionBlocked b;
+          b.reason = "low on disk";
+          Send(0, b);
+          blocked_sent_ = true;
+        }
+        alarm_paused_ = true;
+        break;
+      }
+    }
     pos += parsed.consumed;
     HandleFrame(parsed.frame);
   }
@@ -159,7 +205,7 @@ size_t Connection::OnData(std::span<const std::byte> data) {
     if (ch->WaitingForSync()) WantSync();
   }
   if (state_ == State::kClosed || state_ == State::kClosing) return data.size();
-  if (paused_) t_.SetReading(false);
+  if (paused_ || alarm_paused_) t_.SetReading(false);
   return pos;
 }
 
@@ -268,6 +314,8 @@ std::optional<Close> Connection::HandleConnectionMethod(const Method& m) {
     if (state_ != State::kStartOk) return MakeClose(kCommandInvalid, "unexpected start-ok", 10, 11);
     cancel_notify_ = CapabilityOn(start_ok->client_properties, "consumer_cancel_notify");
     auth_failure_close_ = CapabilityOn(start_ok->client_properties, "authentication_failure_close");
+    blocked_capability_ = CapabilityOn(start_ok->client_properties, "connection.blocked");
+    if (store() != nullptr) store()->AddAlarmListener(this);
     if (start_ok->mechanism != "PLAIN" && start_ok->mechanism != "AMQPLAIN") {
       return MakeClose(kCommandInvalid,
                        "unknown authentication mechanism '" + start_ok->mechanism + "'", 10, 11);
@@ -406,6 +454,9 @@ void Connection::OnTick(std::chrono::steady_clock::time_point now) {
   }
   if (state_ != State::kRunning && state_ != State::kOpen) return;
   if (heartbeat_ == 0) return;
+  // Not reading (blocked publisher, held reply): the peer's heartbeats wait unread in the socket,
+  // so silence is not a dead peer (RabbitMQ also stops heartbeat monitoring when blocked).
+  if (paused_ || alarm_paused_) last_read_ = now;
   if (now - last_read_ > seconds(2 * heartbeat_)) {
     Logger()->warn("{}: missed heartbeats from client, timeout: {}s", t_.peer(), heartbeat_);
     state_ = State::kClosed;

@@ -175,7 +175,9 @@ class Channel {
   std::vector<TxAck> tx_acks_;
 };
 
-class Connection : public ProtocolHandler, public storage::SyncListener {
+class Connection : public ProtocolHandler,
+                   public storage::SyncListener,
+                   public storage::AlarmListener {
  public:
   Connection(Transport& t, broker::Broker& b, SessionConfig cfg);
   ~Connection() override;
@@ -185,6 +187,9 @@ class Connection : public ProtocolHandler, public storage::SyncListener {
   void OnTick(std::chrono::steady_clock::time_point now) override;
   void OnClosed() override;
   void OnSynced() override;
+  // Disk alarm: publishing connections are told (connection.blocked) and stop being read at
+  // their next basic.publish; consumers carry on.
+  void OnDiskAlarm(bool on) override;
 
   // A channel waits for storage: be told when the sync thread makes progress.
   void WantSync();
@@ -238,6 +243,10 @@ class Connection : public ProtocolHandler, public storage::SyncListener {
   bool awaiting_peer_close_ = false;
   bool paused_ = false;
   bool sync_listener_ = false;
+  bool blocked_capability_ = false;
+  bool published_ = false;     // has sent a basic.publish
+  bool blocked_sent_ = false;  // connection.blocked sent, unblocked not yet
+  bool alarm_paused_ = false;  // stopped reading at a basic.publish while the alarm is on
 };
 
 }  // namespace warren::amqp

@@ -4,28 +4,10 @@
 #include <gtest/gtest.h>
 
 #include "amqp/codec/frame_writer.h"
+#include "base/fake_transport.h"
 
 namespace warren::amqp {
 namespace {
-
-class FakeTransport : public Transport {
- public:
-  void RequestFlush() override { ++flushes; }
-  void CloseAfterFlush() override { closed = true; }
-  void Abort() override { aborted = true; }
-  void SetReading(bool) override {}
-  ConnectionId id() const override { return ConnectionId(1); }
-  const std::string& peer() const override { return peer_; }
-  bool peer_is_loopback() const override { return loopback; }
-  size_t pending_output() const override { return 0; }
-  int flushes = 0;
-  bool closed = false;
-  bool aborted = false;
-  bool loopback = true;
-
- private:
-  std::string peer_ = "test:1";
-};
 
 class SessionTest : public ::testing::Test {
  protected:
