@@ -331,10 +331,11 @@ void Consumer::OnFrame(const amqp::Frame& f) {
 void Consumer::Delivered(uint64_t sent_ns) {
   in_content_ = false;
   stamp_ = 0;
+  if (closing_) return;  // after the run's end: not counted, and the close is already queued
   if (sent_ns != 0) latency_.Record(now_ns_ > sent_ns ? now_ns_ - sent_ns : 0);
   counters_.Add(counters_.received, 1);
   counters_.last_recv_ns.store(now_ns_, std::memory_order_relaxed);
-  if (opts_.autoack || closing_) return;
+  if (opts_.autoack) return;
   if (++unacked_ >= static_cast<uint64_t>(ack_every_)) {
     amqp::BasicAck ack;
     ack.delivery_tag = last_tag_;
