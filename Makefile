@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 DATA_DIR ?= ./data
 WARREN_ARGS ?=
 
-.PHONY: run test build debug asan fuzz-smoke fuzz format format-check deps clean
+.PHONY: run test build debug asan fuzz-smoke fuzz format format-check deps clean bench
 
 deps:
 	@scripts/install-deps.sh
@@ -35,6 +35,11 @@ asan: deps
 # A longer fuzzing campaign: FUZZ_SECONDS per target (default 600).
 fuzz: deps
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-600} scripts/fuzz.sh
+
+# Side-by-side benchmark against RabbitMQ (installed if missing): bench/README.md.
+# RUNS, DURATION and scenario numbers (BENCH_SCENARIOS="1 2") pass through.
+bench: build
+	@bench/side_by_side.sh $(BENCH_SCENARIOS)
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark (issue 6): the same warren-perf scenario against RabbitMQ and against
+# warrend, alternately A B A B ..., recording throughput, latency, broker CPU per message
+# (utime+stime from /proc/<pid>/stat) and the broker's peak RSS (VmRSS sampled every 0.2 s).
+# Writes bench/results/side-by-side-<stamp>.{md,jsonl,png} and bench/results/latest.md.
+#
+# Usage: bench/side_by_side.sh [scenario ...]     (default: 1 2 3 4 5 6)
+# Environment: RUNS (3), DURATION seconds (10), RABBIT_PORT (5672), WARREN_PORT (5673),
+#              WARRENPERF_ARGS (extra warren-perf flags, e.g. "--threads 2").
+# Needs root (or sudo) only to install rabbitmq-server / gnuplot-nox when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+RABBIT_PORT=${RABBIT_PORT:-5672}
+WARREN_PORT=${WARREN_PORT:-5673}
+WARRENPERF_ARGS=${WARRENPERF_ARGS:-}
+PERF=$ROOT/build/release/tools/perf/warren-perf
+WARREND=$ROOT/build/release/src/app/warrend
+SCENARIOS=("$@")
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(1 2 3 4 5 6)
+
+declare -A ARGS=(
+  [1]="--producers 1 --consumers 1 --size 16 --autoack"
+  [2]="--producers 1 --consumers 1 --size 16 --prefetch 1000 --multi-ack 100"
+  [3]="--producers 1 --consumers 0 --size 16"
+  [4]="--producers 1 --consumers 1 --size 1024 --persistent --durable --confirm 1000 --prefetch 1000 --multi-ack 100"
+  [5]="--producers 1 --consumers 10 --fanout 10 --size 16 --autoack"
+  [6]="--producers 4 --consumers 4 --queues 4 --size 1024 --autoack"
+)
+declare -A TITLE=(
+  [1]="1 producer / 1 consumer, 16 B, autoack"
+  [2]="1/1, 16 B, manual ack, prefetch 1000, multi-ack 100"
+  [3]="publish only, 16 B"
+  [4]="persistent, durable queue, confirm window 1000, 1 KiB, manual ack"
+  [5]="fanout to 10 queues, 1 producer, 10 consumers, 16 B"
+  [6]="4 producers / 4 consumers over 4 queues, 1 KiB"
+)
+
+log() { echo "[bench] $*" >&2; }
+sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+[ -x "$PERF" ] && [ -x "$WARREND" ] || { log "build first: make build"; exit 1; }
+if ! command -v rabbitmq-server >/dev/null; then
+  log "installing Debian's rabbitmq-server"
+  sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y rabbitmq-server >/dev/null
+fi
+if ! command -v gnuplot >/dev/null; then
+  sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y gnuplot-nox >/dev/null ||
+    log "no gnuplot: the table is written, the plot is skipped"
+fi
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# --- RabbitMQ: reuse one that is already listening, else start one and stop it at the end.
+STARTED_RABBIT=0
+if ! port_open "$RABBIT_PORT"; then
+  log "starting rabbitmq-server"
+  RABBITMQ_NODE_PORT=$RABBIT_PORT rabbitmq-server >/tmp/warren-bench-rabbit.log 2>&1 &
+  STARTED_RABBIT=1
+  rabbitmqctl await_startup >/dev/null 2>&1 || true
+  for _ in $(seq 60); do port_open "$RABBIT_PORT" && break; sleep 1; done
+fi
+RABBIT_PID=$(pgrep -f 'beam.smp.*rabbit' | head -1 || true)
+[ -n "$RABBIT_PID" ] || { log "cannot find RabbitMQ's beam.smp"; exit 1; }
+RABBIT_VERSION=$(rabbitmqctl version 2>/dev/null || echo unknown)
+
+# --- warrend: a fresh process (and data dir) per run, so one run's memory is not the next's.
+WARREN_PID=
+WARREN_DATA=$(mktemp -d /tmp/warren-bench-data.XXXXXX)
+start_warren() {
+  rm -rf "$WARREN_DATA" && mkdir -p "$WARREN_DATA"
+  "$WARREND" --amqp-port "$WARREN_PORT" --data-dir "$WARREN_DATA" --log-level warning \
+    >>/tmp/warren-bench-warrend.log 2>&1 &
+  WARREN_PID=$!
+  for _ in $(seq 50); do port_open "$WARREN_PORT" && return 0; sleep 0.1; done
+  log "warrend did not start (see /tmp/warren-bench-warrend.log)"
+  exit 1
+}
+stop_warren() {
+  [ -n "$WARREN_PID" ] || return 0
+  kill "$WARREN_PID" 2>/dev/null || true
+  wait "$WARREN_PID" 2>/dev/null || true
+  WARREN_PID=
+}
+cleanup() {
+  stop_warren
+  rm -rf "$WARREN_DATA"
+  if [ "$STARTED_RABBIT" = 1 ]; then rabbitmqctl stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+OUT=$ROOT/bench/results/side-by-side-$STAMP
+mkdir -p "$ROOT/bench/results"
+: >"$OUT.jsonl"
+HZ=$(getconf CLK_TCK)
+
+# run_one <broker name> <pid> <port> <scenario> <run #>: appends one JSON line to $OUT.jsonl
+run_one() {
+  local name=$1 pid=$2 port=$3 sc=$4 run=$5
+  local before rss peak=0 json
+  before=$(cpu_ticks "$pid")
+  rss_base=$(rss_kb "$pid")
+  "$PERF" --uri "127.0.0.1:$port" ${ARGS[$sc]} --duration "$DURATION" $WARRENPERF_ARGS \
+    >/tmp/warren-bench-run.log 2>&1 &
+  local perf_pid=$!
+  while kill -0 "$perf_pid" 2>/dev/null; do
+    rss=$(rss_kb "$pid"); [ "${rss:-0}" -gt "$peak" ] && peak=$rss
+    sleep 0.2
+  done
+  wait "$perf_pid" || log "$name scenario $sc run $run: warren-perf exited non-zero"
+  local after
+  after=$(cpu_ticks "$pid")
+  json=$(tail -1 /tmp/warren-bench-run.log)
+  if ! echo "$json" | jq -e . >/dev/null 2>&1; then
+    log "$name scenario $sc run $run: no result; see below"; tail -5 /tmp/warren-bench-run.log >&2
+    json='{"sent":0,"received":0,"send_rate":0,"recv_rate":0,"lat_p50_us":0,"lat_p99_us":0,"confirm_p50_us":0,"confirm_p99_us":0,"error":true}'
+  fi
+  echo "$json" | jq -c --arg b "$name" --argjson sc "$sc" --argjson run "$run" \
+    --argjson cpu_s "$(echo "($after - $before) / $HZ" | bc -l)" \
+    --argjson rss_base "${rss_base:-0}" --argjson rss_peak "$peak" \
+    '. + {broker:$b, scenario:$sc, run:$run, broker_cpu_s:$cpu_s, rss_base_kb:$rss_base,
+          rss_peak_kb:$rss_peak,
+          broker_cpu_us_per_msg: (if ([.sent,.received]|max) > 0
+                                  then $cpu_s * 1e6 / ([.sent,.received]|max) else 0 end)}' \
+    >>"$OUT.jsonl"
+  log "$name scenario $sc run $run: $(tail -1 "$OUT.jsonl" | jq -c '{send_rate,recv_rate,lat_p99_us,broker_cpu_us_per_msg,rss_peak_kb}')"
+}
+
+for sc in "${SCENARIOS[@]}"; do
+  [ -n "${ARGS[$sc]:-}" ] || { log "unknown scenario $sc"; exit 1; }
+  for run in $(seq "$RUNS"); do
+    run_one rabbitmq "$RABBIT_PID" "$RABBIT_PORT" "$sc" "$run"          # A
+    start_warren
+    run_one warren "$WARREN_PID" "$WARREN_PORT" "$sc" "$run"            # B
+    stop_warren
+  done
+done
+
+# --- Medians and ratios (warren / rabbitmq; for CPU and RSS lower is better).
+{
+  echo "# Side by side: warren vs RabbitMQ ($STAMP UTC)"
+  echo
+  echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
+       "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
+  echo "- RabbitMQ $RABBIT_VERSION (Debian package, default config, port $RABBIT_PORT);" \
+       "warren $(git rev-parse --short HEAD) release build (port $WARREN_PORT)"
+  echo "- $RUNS runs per broker, alternating A B A B, $DURATION s each; the generator, both brokers"
+  echo "  and the machine are shared. Medians. RabbitMQ runs for the whole series;"
+  echo "  warrend is restarted for every run. Throughput is the consume rate (publish rate for"
+  echo "  publish-only scenario 3). CPU per message = broker utime+stime / max(sent, received)."
+  echo
+  jq -s -r --argjson hz "$HZ" '
+    def median: sort | if length == 0 then 0 elif length % 2 == 1 then .[length/2|floor]
+                       else (.[length/2-1] + .[length/2]) / 2 end;
+    def r(x): (x * 10 | round) / 10;
+    def ratio(a; b): if b > 0 then r(a / b) else "-" end;
+    group_by(.scenario)[] as $g
+    | ($g | map(select(.broker=="rabbitmq"))) as $a | ($g | map(select(.broker=="warren"))) as $b
+    | ($g[0].scenario) as $sc
+    | (if $sc == 3 then "send_rate" else "recv_rate" end) as $m
+    | [ $sc,
+        ($a|map(.[$m])|median|round), ($b|map(.[$m])|median|round),
+        ratio(($b|map(.[$m])|median); ($a|map(.[$m])|median)),
+        r($a|map(.lat_p50_us)|median), r($b|map(.lat_p50_us)|median),
+        r($a|map(.lat_p99_us)|median), r($b|map(.lat_p99_us)|median),
+        r($a|map(.confirm_p99_us)|median), r($b|map(.confirm_p99_us)|median),
+        (($a|map(.broker_cpu_us_per_msg)|median)*100|round/100),
+        (($b|map(.broker_cpu_us_per_msg)|median)*100|round/100),
+        (($a|map(.rss_peak_kb)|median)/1024|round), (($b|map(.rss_peak_kb)|median)/1024|round),
+        ([$g[] | select(.error == true)] | length) ]
+    | @tsv' "$OUT.jsonl" |
+  awk -F'\t' -v titles="$(for s in "${SCENARIOS[@]}"; do printf '%s=%s;' "$s" "${TITLE[$s]}"; done)" '
+    BEGIN {
+      n = split(titles, t, ";"); for (i = 1; i <= n; i++) { split(t[i], kv, "="); T[kv[1]] = kv[2] }
+      print "| # | scenario | msg/s RabbitMQ | msg/s warren | ratio | p50 µs R / W | p99 µs R / W | confirm p99 µs R / W | CPU µs/msg R / W | peak RSS MiB R / W | failed runs |"
+      print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    }
+    { printf "| %s | %s | %s | %s | %s× | %s / %s | %s / %s | %s / %s | %s / %s | %s / %s | %s |\n",
+        $1, T[$1], $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 }'
+  echo
+  echo "Raw runs: \`$(basename "$OUT").jsonl\` (one warren-perf JSON line per run)."
+} >"$OUT.md"
+cp "$OUT.md" "$ROOT/bench/results/latest.md"
+
+if command -v gnuplot >/dev/null; then
+  jq -s -r 'group_by(.scenario)[] | . as $g | ($g[0].scenario) as $sc
+    | (if $sc == 3 then "send_rate" else "recv_rate" end) as $m
+    | def median: sort | .[length/2|floor];
+    "\($sc) \($g|map(select(.broker=="rabbitmq"))|map(.[$m])|median) \($g|map(select(.broker=="warren"))|map(.[$m])|median)"' \
+    "$OUT.jsonl" >"$OUT.dat"
+  gnuplot <<GP || log "gnuplot failed; no plot"
+set terminal png size 900,500 noenhanced
+set output "$OUT.png"
+set title "warren vs RabbitMQ: median throughput per scenario (msg/s, log scale)"
+set style data histograms
+set style fill solid 0.8
+set logscale y
+set xlabel "scenario"
+set key top right
+plot "$OUT.dat" using 2:xtic(1) title "RabbitMQ $RABBIT_VERSION", "" using 3 title "warren"
+GP
+  rm -f "$OUT.dat"
+  [ -f "$OUT.png" ] && cp "$OUT.png" "$ROOT/bench/results/latest.png"
+fi
+log "wrote $OUT.md"
+cat "$OUT.md"
