@@ -172,49 +172,59 @@ void Vhost::ExportDefinitions(json& doc) const {
 void Vhost::ImportDefinitions(const json& doc, std::vector<std::string>& warnings) {
   loading_ = true;
   const ConnectionId nobody(0);
-  auto mine = [&](const json& e) {
-    return e.is_object() && e.value("vhost", std::string("/")) == name_;
-  };
-  if (auto it = doc.find("exchanges"); it != doc.end() && it->is_array()) {
-    for (const json& e : *it) {
-      if (!mine(e)) continue;
-      auto name = Field<std::string>(e, "name", "exchange", warnings);
-      auto type = Field<std::string>(e, "type", "exchange", warnings);
-      if (!name || !type) continue;
-      auto err = ExchangeDeclare(*name, *type, false, e.value("durable", true),
-                                 e.value("auto_delete", false), e.value("internal", false),
-                                 TableFromJson(e.value("arguments", json::object())));
-      if (err) warnings.push_back("exchange '" + *name + "': " + err->text);
+  // Runs `fn` on each entry of this vhost in list `key`; an entry with a field of the wrong
+  // type is skipped with a warning (nlohmann's value() throws on a type mismatch).
+  auto each = [&](const char* key, const char* what, const auto& fn) {
+    auto it = doc.find(key);
+    if (it == doc.end()) return;
+    if (!it->is_array()) {
+      warnings.push_back(std::string("'") + key + "' is not a list; ignored");
+      return;
     }
-  }
-  if (auto it = doc.find("queues"); it != doc.end() && it->is_array()) {
     for (const json& e : *it) {
-      if (!mine(e)) continue;
-      auto name = Field<std::string>(e, "name", "queue", warnings);
-      if (!name) continue;
-      auto r =
-          QueueDeclare(*name, false, e.value("durable", true), false, e.value("auto_delete", false),
-                       TableFromJson(e.value("arguments", json::object())), nobody);
-      if (!r.ok()) warnings.push_back("queue '" + *name + "': " + r.error->text);
-    }
-  }
-  if (auto it = doc.find("bindings"); it != doc.end() && it->is_array()) {
-    for (const json& e : *it) {
-      if (!mine(e)) continue;
-      auto source = Field<std::string>(e, "source", "binding", warnings);
-      auto dest = Field<std::string>(e, "destination", "binding", warnings);
-      if (!source || !dest) continue;
-      const std::string key = e.value("routing_key", std::string());
-      auto args = TableFromJson(e.value("arguments", json::object()));
-      std::optional<Error> err;
-      if (e.value("destination_type", std::string("queue")) == "exchange") {
-        err = ExchangeBind(*dest, *source, key, args);
-      } else {
-        err = QueueBind(*dest, *source, key, args, nobody);
+      try {
+        if (!e.is_object()) {
+          warnings.push_back(std::string(what) + " that is not an object: " + e.dump());
+          continue;
+        }
+        if (e.value("vhost", std::string("/")) != name_) continue;
+        fn(e);
+      } catch (const json::exception& ex) {
+        warnings.push_back(std::string(what) + " skipped (" + ex.what() + "): " + e.dump());
       }
-      if (err) warnings.push_back("binding " + *source + " -> " + *dest + ": " + err->text);
     }
-  }
+  };
+  each("exchanges", "exchange", [&](const json& e) {
+    auto name = Field<std::string>(e, "name", "exchange", warnings);
+    auto type = Field<std::string>(e, "type", "exchange", warnings);
+    if (!name || !type) return;
+    auto err = ExchangeDeclare(*name, *type, false, e.value("durable", true),
+                               e.value("auto_delete", false), e.value("internal", false),
+                               TableFromJson(e.value("arguments", json::object())));
+    if (err) warnings.push_back("exchange '" + *name + "': " + err->text);
+  });
+  each("queues", "queue", [&](const json& e) {
+    auto name = Field<std::string>(e, "name", "queue", warnings);
+    if (!name) return;
+    auto r =
+        QueueDeclare(*name, false, e.value("durable", true), false, e.value("auto_delete", false),
+                     TableFromJson(e.value("arguments", json::object())), nobody);
+    if (!r.ok()) warnings.push_back("queue '" + *name + "': " + r.error->text);
+  });
+  each("bindings", "binding", [&](const json& e) {
+    auto source = Field<std::string>(e, "source", "binding", warnings);
+    auto dest = Field<std::string>(e, "destination", "binding", warnings);
+    if (!source || !dest) return;
+    const std::string key = e.value("routing_key", std::string());
+    auto args = TableFromJson(e.value("arguments", json::object()));
+    std::optional<Error> err;
+    if (e.value("destination_type", std::string("queue")) == "exchange") {
+      err = ExchangeBind(*dest, *source, key, args);
+    } else {
+      err = QueueBind(*dest, *source, key, args, nobody);
+    }
+    if (err) warnings.push_back("binding " + *source + " -> " + *dest + ": " + err->text);
+  });
   loading_ = false;
 }
 
@@ -246,7 +256,9 @@ std::string Broker::ExportDefinitions() const {
     doc["vhosts"].push_back(json{{"name", name}});
     vhost->ExportDefinitions(doc);
   }
-  return doc.dump(2) + "\n";
+  // Names are valid UTF-8 (the session refuses others, as RabbitMQ does); argument strings
+  // may not be, and are written with U+FFFD in place of bad bytes rather than not at all.
+  return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::optional<std::string> Broker::Recover() {

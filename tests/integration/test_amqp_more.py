@@ -179,3 +179,55 @@ def test_cr_lf_are_stripped_from_exchange_names_on_declare_and_delete(conn):
     with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
         ch.exchange_declare(x, passive=True)
     assert e.value.reply_code == 404
+
+
+BAD_UTF8 = b"x\xff\xfe"
+
+
+def _shortstr(b):
+    return bytes([len(b)]) + b
+
+
+@pytest.mark.parametrize("what", ["queue.declare", "exchange.declare", "queue.bind key",
+                                  "basic.consume tag"])
+def test_malformed_utf8_in_a_name_closes_the_connection_with_501(broker_port, what):
+    """RabbitMQ 3.10 (checked): connection.close 501 FRAME_ERROR 'Malformed UTF-8 in shortstr',
+    class and method 0."""
+    s, read_frame, method = raw_connect(broker_port)
+    method(1, 20, 10, b"\x00")  # channel.open
+    assert read_frame()[2][:4] == struct.pack(">HH", 20, 11)
+    if what == "queue.declare":
+        method(1, 50, 10, b"\x00\x00" + _shortstr(BAD_UTF8) + b"\x02" + struct.pack(">I", 0))
+    elif what == "exchange.declare":
+        method(1, 40, 10, b"\x00\x00" + _shortstr(BAD_UTF8) + _shortstr(b"direct") + b"\x00" +
+               struct.pack(">I", 0))
+    elif what == "queue.bind key":
+        method(1, 50, 20, b"\x00\x00" + _shortstr(b"") + _shortstr(b"amq.direct") +
+               _shortstr(BAD_UTF8) + b"\x00" + struct.pack(">I", 0))
+    else:
+        method(1, 60, 20, b"\x00\x00" + _shortstr(b"") + _shortstr(BAD_UTF8) + b"\x00" +
+               struct.pack(">I", 0))
+    t, ch, payload = read_frame()
+    assert (t, ch) == (1, 0)
+    cls, mid, code = struct.unpack(">HHH", payload[:6])
+    text = payload[7:7 + payload[6]]
+    assert (cls, mid, code) == (10, 50, 501)
+    assert text == b"FRAME_ERROR - Malformed UTF-8 in shortstr"
+    assert struct.unpack(">HH", payload[7 + payload[6]:]) == (0, 0)
+    s.close()
+
+
+def test_publish_routing_key_need_not_be_utf8(broker_port):
+    """basic.publish is not checked (RabbitMQ 3.10 accepts it): the message routes by bytes."""
+    s, read_frame, method = raw_connect(broker_port)
+    method(1, 20, 10, b"\x00")
+    read_frame()
+    method(1, 85, 10, b"\x00")  # confirm.select
+    read_frame()
+    method(1, 60, 40, b"\x00\x00" + _shortstr(b"") + _shortstr(BAD_UTF8) + b"\x00")
+    header = struct.pack(">HHQH", 60, 0, 1, 0)
+    s.sendall(struct.pack(">BHI", 2, 1, len(header)) + header + b"\xce")
+    s.sendall(struct.pack(">BHI", 3, 1, 1) + b"x\xce")
+    t, ch, payload = read_frame()
+    assert struct.unpack(">HH", payload[:4]) == (60, 80)  # basic.ack: accepted
+    s.close()

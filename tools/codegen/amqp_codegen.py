@@ -258,11 +258,17 @@ def gen_source(spec, constants, methods, props):
                     o.append(f"    m.{f.name} = (bits & (1u << {i})) != 0;\n")
                 o.append("  }\n")
             else:
-                o.append(f"  m.{g.name} = {read_expr(g)};\n")
+                expr = read_expr(g)
+                if g.wire == "shortstr" and m.full != "basic.publish":
+                    # RabbitMQ refuses malformed UTF-8 in method shortstrs (names, keys, tags)
+                    # with 501 FRAME_ERROR, except in basic.publish (checked against 3.10).
+                    expr = "r.ShortStrUtf8()"
+                o.append(f"  m.{g.name} = {expr};\n")
         o.append("}\n\n")
     o.append("template <typename M>\nDecodeResult<Method> DecodeAs(WireReader& r) {\n"
              "  M m;\n  DecodeArgs(r, m);\n"
              "  if (!r.ok() || !r.AtEnd()) return r.SyntaxError(M::kClassId, M::kMethodId);\n"
+             "  if (r.bad_utf8()) return MakeClose(kFrameError, \"Malformed UTF-8 in shortstr\");\n"
              "  return Method(std::move(m));\n}\n}  // namespace\n\n")
     o.append("DecodeResult<Method> DecodeMethod(std::span<const std::byte> payload) {\n"
              "  WireReader r(payload);\n  const uint16_t class_id = r.U16();\n"

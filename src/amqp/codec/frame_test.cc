@@ -6,6 +6,7 @@
 #include "amqp/codec/frame_reader.h"
 #include "amqp/codec/frame_writer.h"
 #include "amqp/codec/methods.h"
+#include "amqp/codec/wire.h"
 
 namespace warren::amqp {
 namespace {
@@ -207,6 +208,40 @@ TEST(Methods, ExtensionsFromRabbitMq) {
   EXPECT_EQ(LoadU16(out.data()), 10);
   EXPECT_EQ(LoadU16(out.data() + 2), 60);
   EXPECT_EQ(std::string(FindMethodInfo(10, 61)->name), "connection.unblocked");
+}
+
+}  // namespace
+}  // namespace warren::amqp
+
+namespace warren::amqp {
+namespace {
+
+TEST(Utf8, StrictValidation) {
+  EXPECT_TRUE(ValidUtf8(""));
+  EXPECT_TRUE(ValidUtf8("plain.ascii-name"));
+  EXPECT_TRUE(ValidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x87"));  // é € rabbit
+  EXPECT_FALSE(ValidUtf8("\xff"));
+  EXPECT_FALSE(ValidUtf8("\xc3"));              // truncated
+  EXPECT_FALSE(ValidUtf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(ValidUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(ValidUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(ValidUtf8("a\x80"));             // stray continuation
+}
+
+TEST(Utf8, MethodNamesAreCheckedButNotPublishKeys) {
+  ByteBuffer b;
+  QueueDeclare d;
+  d.queue = "q\xff";
+  WriteMethod(b, 1, d);
+  auto m = DecodeMethod(b.span().subspan(7, b.size() - 8));
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().reply_code, kFrameError);
+  EXPECT_TRUE(m.error().hard());
+  ByteBuffer p;
+  BasicPublish pub;
+  pub.routing_key = "k\xff";
+  WriteMethod(p, 1, pub);
+  EXPECT_TRUE(DecodeMethod(p.span().subspan(7, p.size() - 8)));
 }
 
 }  // namespace

@@ -21,12 +21,53 @@ namespace warren::amqp {
 // Nested tables/arrays deeper than this are refused (502 SYNTAX_ERROR).
 inline constexpr int kMaxFieldDepth = 64;
 
+// Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
+inline bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (n - i < len) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
 class WireReader {
  public:
   explicit WireReader(std::span<const std::byte> data) : data_(data) {}
 
   bool ok() const { return ok_; }
   bool AtEnd() const { return pos_ == data_.size(); }
+  // A ShortStrUtf8() read bytes that are not valid UTF-8 (the read itself succeeded).
+  bool bad_utf8() const { return bad_utf8_; }
   size_t remaining() const { return data_.size() - pos_; }
 
   uint8_t U8() {
@@ -61,6 +102,11 @@ class WireReader {
     auto s = Bytes(U8());
     return std::string(reinterpret_cast<const char*>(s.data()), s.size());
   }
+  std::string ShortStrUtf8() {
+    std::string s = ShortStr();
+    if (!ValidUtf8(s)) bad_utf8_ = true;
+    return s;
+  }
   std::string LongStr() {
     auto s = Bytes(U32());
     return std::string(reinterpret_cast<const char*>(s.data()), s.size());
@@ -84,6 +130,7 @@ class WireReader {
   std::span<const std::byte> data_;
   size_t pos_ = 0;
   bool ok_ = true;
+  bool bad_utf8_ = false;
 };
 
 // Short strings are at most 255 bytes on the wire; longer input is truncated.
