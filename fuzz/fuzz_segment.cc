@@ -14,6 +14,13 @@
 #include "storage/segment.h"
 #include "storage/store.h"
 
+// tmpfs when there is one: fsync there costs nothing, so the fuzzer runs many inputs a second.
+static std::filesystem::path ScratchRoot() {
+  std::error_code ec;
+  if (std::filesystem::is_directory("/dev/shm", ec)) return "/dev/shm";
+  return std::filesystem::temp_directory_path();
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace warren::storage;
   static bool quiet = (warren::SetLogLevel("off"), true);
@@ -31,17 +38,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 }
               });
 
+  // One store for the whole run (its sync thread lives across inputs); each input gets a
+  // queue folder of its own.
   static const std::string dir =
-      (std::filesystem::temp_directory_path() / ("warren-fuzz-segment-" + std::to_string(getpid())))
-          .string();
-  std::filesystem::remove_all(dir);
-  boost::asio::io_context io;
-  StoreOptions o;
-  o.data_dir = dir;
-  o.disk_free_limit = 0;
-  Store store(RealFs(), o, io);
-  if (!store.Open()) return 0;
-  auto log = store.OpenQueue("/", "q");
+      (ScratchRoot() / ("warren-fuzz-segment-" + std::to_string(getpid()))).string();
+  static boost::asio::io_context io;
+  static Store* store = [] {
+    std::filesystem::remove_all(dir);
+    StoreOptions o;
+    o.data_dir = dir;
+    o.disk_free_limit = 0;
+    auto* s = new Store(RealFs(), o, io);
+    if (!s->Open()) std::abort();
+    return s;
+  }();
+  static uint64_t n = 0;
+  auto log = store->OpenQueue("/", std::to_string(++n));
   std::filesystem::create_directories(log->dir());
   {
     std::ofstream out(log->dir() + "/00000000000000000001.seg", std::ios::binary);
@@ -59,8 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   m.seq = log->max_seq() + 1;
   m.body = std::as_bytes(std::span(body));
   log->Append(m);
-  log.reset();
-  store.Close();
-  std::filesystem::remove_all(dir);
+  store->DestroyQueue(std::move(log));
+  store->SyncNowForTest();
   return 0;
 }
