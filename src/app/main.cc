@@ -4,6 +4,10 @@
 // listeners -> run until SIGTERM/SIGINT ->
 // stop accepting, close connections -> final write + sync of storage -> exit 0.
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
@@ -37,6 +41,14 @@ int Main(int argc, char** argv) {
   if (ec) {
     std::fprintf(stderr, "warrend: cannot create data dir '%s': %s\n", cfg.data_dir.c_str(),
                  ec.message().c_str());
+    return 1;
+  }
+  // One broker per data dir: a second one would interleave writes to the same segments.
+  const std::string lock_path = cfg.data_dir + "/warrend.lock";
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    std::fprintf(stderr, "warrend: data dir '%s' is in use by another warrend (%s is locked)\n",
+                 cfg.data_dir.c_str(), lock_path.c_str());
     return 1;
   }
   log->info("warrend 0.1.0 starting; data in {}", std::filesystem::absolute(cfg.data_dir).string());
@@ -92,7 +104,13 @@ int Main(int argc, char** argv) {
   }
 
   io.run();
+  // Connections closed by Stop() are released by handlers still queued: run them now, while the
+  // broker and the store they point to are alive (not in io_context's destructor).
+  io.restart();
+  io.poll();
   store.Close();  // what the last turn appended is written and synced
+  io.restart();
+  io.poll();
   log->info("stopped");
   return 0;
 }

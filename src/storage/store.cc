@@ -300,11 +300,12 @@ result<void> Store::Open() {
 
 void Store::ArmDiskTimer() {
   disk_timer_.expires_after(std::chrono::seconds(1));
-  disk_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    CheckDisk();
-    ArmDiskTimer();
-  });
+  disk_timer_.async_wait(
+      [this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
+        if (ec || alive.expired()) return;
+        CheckDisk();
+        ArmDiskTimer();
+      });
 }
 
 void Store::CheckDisk() {
@@ -427,7 +428,8 @@ void Store::Forget(QueueLog* log) {
 void Store::Schedule() {
   if (commit_posted_) return;
   commit_posted_ = true;
-  boost::asio::post(io_, [this] {
+  boost::asio::post(io_, [this, alive = std::weak_ptr<int>(alive_)] {
+    if (alive.expired()) return;
     commit_posted_ = false;
     Commit();
   });
@@ -517,7 +519,9 @@ void Store::SyncThread() {
     for (const auto& t : b.trash) {
       ignore_error(fs_.RemoveAll(t), "trash/ is emptied at the next start");
     }
-    boost::asio::post(io_, [this, epoch = b.epoch, failed] { Completed(epoch, failed); });
+    boost::asio::post(io_, [this, alive = std::weak_ptr<int>(alive_), epoch = b.epoch, failed] {
+      if (!alive.expired()) Completed(epoch, failed);
+    });
     {
       std::lock_guard lock(mu_);
       if (stopping_ && !next_) return;

@@ -223,6 +223,8 @@ class Store {
   std::set<AlarmListener*> alarm_listeners_;
   bool disk_alarm_ = false;
   boost::asio::steady_timer disk_timer_;
+  // Handlers posted to io_ hold a weak copy: one that runs after the Store is gone does nothing.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   void ArmDiskTimer();
 
   // Shared with the sync thread.

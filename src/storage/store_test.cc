@@ -20,6 +20,7 @@ class StoreTest : public ::testing::Test {
     Reopen();
   }
   void TearDown() override {
+    log_.reset();  // a log never outlives its store
     store_.reset();
     std::filesystem::remove_all(dir_);
   }

@@ -99,7 +99,15 @@ def test_garbage_gets_the_protocol_header_and_close(warrend):
 
 
 def test_port_in_use_is_a_clear_error(warrend_bin, warrend):
+    other = tempfile.mkdtemp(prefix="warren-it-")  # its own data dir: the port is the clash
     r = run(warrend_bin, "--amqp-port", str(warrend.port), "--bind", "127.0.0.1",
-            "--data-dir", warrend.data_dir)
+            "--data-dir", other)
     assert r.returncode == 1
     assert f"cannot listen on 127.0.0.1:{warrend.port}" in r.stderr
+
+
+def test_second_broker_on_the_same_data_dir_is_refused(warrend, warrend_bin):
+    r = run(warrend_bin, "--amqp-port", "0", "--data-dir", warrend.data_dir)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is in use by another warrend" in lines[0], r.stderr

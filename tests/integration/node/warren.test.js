@@ -46,7 +46,7 @@ after(async () => {
   if (broker) {
     const exited = new Promise((r) => broker.on('exit', (code) => r(code)));
     broker.kill('SIGTERM');
-    assert.strictEqual(await exited, 0, 'warrend exits 0 on SIGTERM');
+    assert.strictEqual(await exited, 0, 'warrend exits 0 on SIGTERM; its log:\n' + log);
   }
 });
 
