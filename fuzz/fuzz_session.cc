@@ -8,6 +8,7 @@
 
 #include "amqp/codec/frame_writer.h"
 #include "amqp/session/session.h"
+#include "amqp/session/session_testing.h"
 #include "base/fake_transport.h"
 #include "base/logging.h"
 
@@ -15,23 +16,12 @@ namespace {
 
 warren::ByteBuffer Handshake() {
   using namespace warren::amqp;
-  warren::ByteBuffer b;
-  b.PutBytes(kProtocolHeader, 8);
-  ConnectionStartOk so;
-  so.mechanism = "PLAIN";
-  so.response = std::string("\0guest\0guest", 12);
-  so.locale = "en_US";
-  so.client_properties = {
-      {"capabilities", FieldValue(FieldTable{{"consumer_cancel_notify", FieldValue(true)}})}};
-  WriteMethod(b, 0, so);
-  ConnectionTuneOk to;
-  to.channel_max = 16;
-  to.frame_max = 8192;
-  to.heartbeat = 0;
-  WriteMethod(b, 0, to);
-  ConnectionOpen open;
-  open.virtual_host = "/";
-  WriteMethod(b, 0, open);
+  ClientHello hello;
+  hello.capabilities = {{"consumer_cancel_notify", FieldValue(true)}};
+  hello.channel_max = 16;
+  hello.frame_max = 8192;
+  hello.heartbeat = 0;
+  warren::ByteBuffer b = ClientHandshake(hello);
   for (uint16_t ch = 1; ch <= 2; ++ch) WriteMethod(b, ch, ChannelOpen{});
   return b;
 }

@@ -66,16 +66,22 @@ TEST(Segment, SeqListRoundTrip) {
   EXPECT_EQ(out, std::vector<uint64_t>(std::begin(seqs), std::end(seqs)));
 }
 
-TEST(Segment, ScanStopsAtTornTailAndEveryTruncation) {
+// A segment holding messages 1, 2 and 3, each with the same 7-byte body.
+ByteBuffer ThreeMessageSegment() {
   ByteBuffer b;
   EncodeSegmentHeader(b);
-  const std::string body = "payload";
+  static const std::string body = "payload";
   for (uint64_t i = 1; i <= 3; ++i) {
     MessageRecord m;
     m.seq = i;
     m.body = Bytes(body);
     EncodeMessage(b, m);
   }
+  return b;
+}
+
+TEST(Segment, ScanStopsAtTornTailAndEveryTruncation) {
+  ByteBuffer b = ThreeMessageSegment();
   const size_t full = b.size();
   const size_t one = (full - kSegmentHeaderSize) / 3;
   for (size_t cut = kSegmentHeaderSize; cut <= full; ++cut) {
@@ -89,15 +95,7 @@ TEST(Segment, ScanStopsAtTornTailAndEveryTruncation) {
 }
 
 TEST(Segment, ScanRejectsACorruptedByte) {
-  ByteBuffer b;
-  EncodeSegmentHeader(b);
-  const std::string body = "payload";
-  for (uint64_t i = 1; i <= 3; ++i) {
-    MessageRecord m;
-    m.seq = i;
-    m.body = Bytes(body);
-    EncodeMessage(b, m);
-  }
+  ByteBuffer b = ThreeMessageSegment();
   const size_t one = (b.size() - kSegmentHeaderSize) / 3;
   b.data()[kSegmentHeaderSize + one + kRecordHeaderSize + 3] ^= std::byte{1};  // second record
   std::vector<uint64_t> seen;

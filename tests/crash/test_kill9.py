@@ -19,7 +19,6 @@ import importlib.util
 
 import amqp
 import pika
-import pytest
 
 # The Warrend process helper of the integration suites.
 _spec = importlib.util.spec_from_file_location(
@@ -30,12 +29,7 @@ _spec.loader.exec_module(_integration)
 Warrend = _integration.Warrend
 
 
-@pytest.fixture
-def warrend_bin():
-    binary = os.environ.get("WARREN_BIN")
-    if not binary:
-        pytest.skip("WARREN_BIN not set")
-    return binary
+warrend_bin = _integration.warrend_bin  # the fixture: WARREN_BIN or skip
 
 EXCHANGE = "crash.fanout"
 QUEUES = ("crash.q1", "crash.q2")

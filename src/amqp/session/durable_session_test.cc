@@ -5,6 +5,7 @@
 
 #include "amqp/codec/frame_writer.h"
 #include "amqp/session/session.h"
+#include "amqp/session/session_testing.h"
 #include "base/fake_transport.h"
 #include "storage/faulty_fs.h"
 
@@ -33,21 +34,7 @@ class DurableSessionTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  std::vector<Method> Drain() {
-    std::vector<Method> out;
-    ByteBuffer& o = conn_->Output();
-    FrameReader reader(1 << 20);
-    std::span<const std::byte> s = o.span();
-    while (!s.empty()) {
-      auto r = reader.Next(s);
-      auto* p = std::get_if<FrameParsed>(&r);
-      if (p == nullptr) break;
-      if (p->frame.type == kFrameMethodType) out.push_back(DecodeMethod(p->frame.payload).value());
-      s = s.subspan(p->consumed);
-    }
-    o.Clear();
-    return out;
-  }
+  std::vector<Method> Drain() { return DrainMethods(conn_->Output()); }
   // Feeds bytes; returns how many were consumed.
   size_t Feed(const ByteBuffer& in) { return conn_->OnData(in.span()); }
   void Sync() {
@@ -56,22 +43,9 @@ class DurableSessionTest : public ::testing::Test {
     io_.poll();
   }
   void Open(bool blocked_capability) {
-    ByteBuffer b;
-    b.PutBytes(kProtocolHeader, 8);
-    ConnectionStartOk so;
-    so.mechanism = "PLAIN";
-    so.response = std::string("\0guest\0guest", 12);
-    so.client_properties = {
-        {"capabilities",
-         FieldValue(FieldTable{{"connection.blocked", FieldValue(blocked_capability)}})}};
-    WriteMethod(b, 0, so);
-    ConnectionTuneOk to;
-    to.channel_max = 2047;
-    to.frame_max = 131072;
-    WriteMethod(b, 0, to);
-    ConnectionOpen open;
-    open.virtual_host = "/";
-    WriteMethod(b, 0, open);
+    ClientHello hello;
+    hello.capabilities = {{"connection.blocked", FieldValue(blocked_capability)}};
+    ByteBuffer b = ClientHandshake(hello);
     WriteMethod(b, 1, ChannelOpen{});
     EXPECT_EQ(Feed(b), b.size());
     Drain();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "amqp/codec/frame_writer.h"
+#include "amqp/session/session_testing.h"
 #include "base/fake_transport.h"
 
 namespace warren::amqp {
@@ -19,42 +20,14 @@ class SessionTest : public ::testing::Test {
     EXPECT_EQ(consumed, in.size());
     return Drain();
   }
-  std::vector<Method> Drain() {
-    std::vector<Method> out;
-    ByteBuffer& o = conn_->Output();
-    FrameReader reader(1 << 20);
-    std::span<const std::byte> s = o.span();
-    while (!s.empty()) {
-      auto r = reader.Next(s);
-      auto* p = std::get_if<FrameParsed>(&r);
-      if (p == nullptr) break;
-      if (p->frame.type == kFrameMethodType) out.push_back(DecodeMethod(p->frame.payload).value());
-      if (p->frame.type == kFrameHeartbeatType) ++heartbeats_;
-      s = s.subspan(p->consumed);
-    }
-    o.Clear();
-    return out;
-  }
+  std::vector<Method> Drain() { return DrainMethods(conn_->Output(), &heartbeats_); }
   ByteBuffer Handshake(uint32_t frame_max = 131072, uint16_t heartbeat = 60) {
-    ByteBuffer b;
-    b.PutBytes(kProtocolHeader, 8);
-    ConnectionStartOk so;
-    so.mechanism = "PLAIN";
-    so.response = std::string("\0guest\0guest", 12);
-    so.locale = "en_US";
-    so.client_properties = {
-        {"capabilities", FieldValue(FieldTable{{"authentication_failure_close", FieldValue(true)},
-                                               {"consumer_cancel_notify", FieldValue(true)}})}};
-    WriteMethod(b, 0, so);
-    ConnectionTuneOk to;
-    to.channel_max = 2047;
-    to.frame_max = frame_max;
-    to.heartbeat = heartbeat;
-    WriteMethod(b, 0, to);
-    ConnectionOpen open;
-    open.virtual_host = "/";
-    WriteMethod(b, 0, open);
-    return b;
+    ClientHello hello;
+    hello.capabilities = {{"authentication_failure_close", FieldValue(true)},
+                          {"consumer_cancel_notify", FieldValue(true)}};
+    hello.frame_max = frame_max;
+    hello.heartbeat = heartbeat;
+    return ClientHandshake(hello);
   }
   template <typename M>
   static const M* As(const std::vector<Method>& ms, size_t i) {
