@@ -64,7 +64,7 @@ echo -e "t_s\tphase\trss_kb\thwm_kb\tsegments\tseg_bytes" >"$OUT.tsv"
     rss=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$WARREN_PID/status" 2>/dev/null || echo 0)
     hwm=$(awk '$1 == "VmHWM:" {print $2}' "/proc/$WARREN_PID/status" 2>/dev/null || echo 0)
     read -r segs bytes < <(find "$DATA/queues" -name '*.seg' -printf '%s\n' 2>/dev/null |
-      awk '{n++; b += $1} END {print n+0, b+0}')
+      awk '{n++; b += $1} END {printf "%d %.0f\n", n, b}')
     printf '%.1f\t%s\t%s\t%s\t%s\t%s\n' "$(echo "$now - $T0" | bc -l)" "$(cat "$PHASE_FILE")" \
       "$rss" "$hwm" "$segs" "$bytes" >>"$OUT.tsv"
     sleep 1
@@ -104,13 +104,14 @@ echo idle >"$PHASE_FILE"
 sleep 3
 AFTER_CON=$(tail -1 "$OUT.tsv")
 SEGS_LEFT=$(find "$DATA/queues" -name '*.seg' | wc -l)
-SEG_BYTES_LEFT=$(find "$DATA/queues" -name '*.seg' -printf '%s\n' | awk '{b += $1} END {print b+0}')
+SEG_BYTES_LEFT=$(find "$DATA/queues" -name '*.seg' -printf '%s\n' | awk '{b += $1} END {printf "%.0f", b}')
 kill "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=
 kill "$WARREN_PID"; wait "$WARREN_PID" || true; WARREN_PID=
 
 peak_pub=$(awk -F'\t' '$2 == "publish" && $3 > m {m = $3} END {print m+0}' "$OUT.tsv")
 peak_con=$(awk -F'\t' '$2 == "consume" && $3 > m {m = $3} END {print m+0}' "$OUT.tsv")
-max_seg_bytes=$(awk -F'\t' 'NR > 1 && $6 > m {m = $6} END {print m+0}' "$OUT.tsv")
+# (mawk prints integers above 2^31 as %.6g and caps %d, so keep big numbers in %.0f / MiB.)
+max_seg_mib=$(awk -F'\t' 'NR > 1 && $6 + 0 > m {m = $6 + 0} END {printf "%.0f", m / 1048576}' "$OUT.tsv")
 {
   echo "# Backlog beyond the memory budget ($STAMP UTC)"
   echo
@@ -124,7 +125,7 @@ max_seg_bytes=$(awk -F'\t' 'NR > 1 && $6 > m {m = $6} END {print m+0}' "$OUT.tsv
   echo "| | value |"
   echo "|---|---:|"
   echo "| published (confirmed) | $(echo "$PUB_JSON" | jq .confirmed) in $(echo "$PUB_JSON" | jq .duration_s) s ($(echo "$PUB_JSON" | jq '.confirm_rate|round') msg/s) |"
-  echo "| largest segment total on disk | $(( max_seg_bytes / 1048576 )) MiB |"
+  echo "| largest segment total on disk | $max_seg_mib MiB |"
   echo "| peak RSS while publishing | $(( peak_pub / 1024 )) MiB |"
   echo "| RSS when the backlog was complete | $(( $(echo "$AFTER_PUB" | cut -f3) / 1024 )) MiB |"
   echo "| consumed | $(echo "$CON_JSON" | jq .received) ($(echo "$CON_JSON" | jq '.recv_rate|round') msg/s over the run incl. the idle tail) |"
