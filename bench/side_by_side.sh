@@ -5,8 +5,10 @@
 # Writes bench/results/side-by-side-<stamp>.{md,jsonl,png} and bench/results/latest.md.
 #
 # Usage: bench/side_by_side.sh [scenario ...]     (default: 1 2 3 4 5 6)
-# Environment: RUNS (3), DURATION seconds (10), RABBIT_PORT (5672), WARREN_PORT (5673),
-#              WARRENPERF_ARGS (extra warren-perf flags, e.g. "--threads 2").
+# Environment: RUNS (3), DURATION seconds (10), RABBIT_PORT (5672), WARREN_PORT (5690),
+#              WARRENPERF_ARGS (extra warren-perf flags, e.g. "--threads 2"),
+#              WARREN_DATA_PARENT (build/bench-data: where warrend's fresh data dir is made; keep
+#              it on the real disk, not tmpfs, or scenario 4's fdatasync costs nothing).
 # Needs root (or sudo) only to install rabbitmq-server / gnuplot-nox when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +16,8 @@ ROOT=$PWD
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 RABBIT_PORT=${RABBIT_PORT:-5672}
-WARREN_PORT=${WARREN_PORT:-5673}
+WARREN_PORT=${WARREN_PORT:-5690}
+WARREN_DATA_PARENT=${WARREN_DATA_PARENT:-$ROOT/build/bench-data}
 WARRENPERF_ARGS=${WARRENPERF_ARGS:-}
 PERF=$ROOT/build/release/tools/perf/warren-perf
 WARREND=$ROOT/build/release/src/app/warrend
@@ -28,6 +31,7 @@ declare -A ARGS=(
   [4]="--producers 1 --consumers 1 --size 1024 --persistent --durable --confirm 1000 --prefetch 1000 --multi-ack 100"
   [5]="--producers 1 --consumers 10 --fanout 10 --size 16 --autoack"
   [6]="--producers 4 --consumers 4 --queues 4 --size 1024 --autoack"
+  [7]="--producers 1 --consumers 1 --size 1024 --persistent --durable --confirm 1000 --prefetch 1000 --multi-ack 100 --rate 5000"
 )
 declare -A TITLE=(
   [1]="1 producer / 1 consumer, 16 B, autoack"
@@ -36,6 +40,7 @@ declare -A TITLE=(
   [4]="persistent, durable queue, confirm window 1000, 1 KiB, manual ack"
   [5]="fanout to 10 queues, 1 producer, 10 consumers, 16 B"
   [6]="4 producers / 4 consumers over 4 queues, 1 KiB"
+  [7]="as 4, at a fixed 5,000 msg/s (confirm latency)"
 )
 
 log() { echo "[bench] $*" >&2; }
@@ -68,7 +73,10 @@ RABBIT_VERSION=$(rabbitmqctl version 2>/dev/null || echo unknown)
 
 # --- warrend: a fresh process (and data dir) per run, so one run's memory is not the next's.
 WARREN_PID=
-WARREN_DATA=$(mktemp -d /tmp/warren-bench-data.XXXXXX)
+mkdir -p "$WARREN_DATA_PARENT"
+WARREN_DATA=$(mktemp -d "$WARREN_DATA_PARENT/warren-bench-data.XXXXXX")
+WARREN_DATA_FS=$(df -T "$WARREN_DATA" | awk 'NR==2 {print $1 " (" $2 ")"}')
+case "$WARREN_DATA_FS" in *tmpfs*) log "warning: $WARREN_DATA is on tmpfs; fdatasync is free there";; esac
 start_warren() {
   rm -rf "$WARREN_DATA" && mkdir -p "$WARREN_DATA"
   "$WARREND" --amqp-port "$WARREN_PORT" --data-dir "$WARREN_DATA" --log-level warning \
@@ -149,7 +157,8 @@ done
   echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
        "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
   echo "- RabbitMQ $RABBIT_VERSION (Debian package, default config, port $RABBIT_PORT);" \
-       "warren $(git rev-parse --short HEAD) release build (port $WARREN_PORT)"
+       "warren $(git rev-parse --short HEAD) release build (port $WARREN_PORT," \
+       "data dir on $WARREN_DATA_FS)"
   echo "- $RUNS runs per broker, alternating A B A B, $DURATION s each; the generator, both brokers"
   echo "  and the machine are shared. Medians. RabbitMQ runs for the whole series;"
   echo "  warrend is restarted for every run. Throughput is the consume rate (publish rate for"
