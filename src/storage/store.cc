@@ -159,7 +159,7 @@ bool QueueLog::StartSegment() {
     dir_created_ = true;
     store_.NoteDir(store_.queues_dir());
   }
-  if (!Flush()) return false;
+  if (!segments_.empty() && segments_.back().file != nullptr && !WritePending()) return false;
   const uint32_t number = segments_.empty() ? 1 : segments_.back().number + 1;
   auto file = fs.Open(SegmentPath(number), true);
   if (!file) {
@@ -229,14 +229,28 @@ bool QueueLog::Flush() {
     delivered_.clear();
     return pending_.empty();
   }
-  if (!acks_.empty()) {
-    EncodeSeqList(pending_, RecordType::kAcks, acks_);
-    acks_.clear();
+  if (!acks_.empty() || !delivered_.empty()) {
+    // Ack and delivered records go to the tail too; a full tail rolls over here as well, so a
+    // queue that only drains does not grow its last segment without bound.
+    if (segments_.back().file->size() + pending_.size() >= store_.options().segment_bytes &&
+        !StartSegment()) {
+      return false;
+    }
+    if (!acks_.empty()) {
+      EncodeSeqList(pending_, RecordType::kAcks, acks_);
+      acks_.clear();
+    }
+    if (!delivered_.empty()) {
+      EncodeSeqList(pending_, RecordType::kDelivered, delivered_);
+      delivered_.clear();
+    }
   }
-  if (!delivered_.empty()) {
-    EncodeSeqList(pending_, RecordType::kDelivered, delivered_);
-    delivered_.clear();
-  }
+  if (!WritePending()) return false;
+  TrimFront();
+  return true;
+}
+
+bool QueueLog::WritePending() {
   if (pending_.empty()) return true;
   File& f = *segments_.back().file;
   const uint64_t end = f.size();
@@ -249,7 +263,6 @@ bool QueueLog::Flush() {
   if (unsynced_.empty() || unsynced_.back() != segments_.back().file) {
     unsynced_.push_back(segments_.back().file);
   }
-  TrimFront();
   return true;
 }
 

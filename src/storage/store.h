@@ -111,8 +111,11 @@ class QueueLog {
     FilePtr file;
     uint64_t live = 0;  // message records not yet acked
   };
-  // Writes buffered records; returns false on a write error (logged).
+  // Writes buffered records (ack and delivered records included); false on a write error
+  // (logged).
   bool Flush();
+  // Writes pending_ to the tail segment.
+  bool WritePending();
   bool StartSegment();
   void TrimFront();
   Segment* Find(uint32_t number);
