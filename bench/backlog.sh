@@ -94,7 +94,9 @@ while kill -0 "$PERF_PID" 2>/dev/null; do
   [ "$lines" -gt "$seen" ] || continue
   seen=$lines
   r=$(grep '^time' "$DATA_PARENT/backlog-consume.log" | tail -1 | sed -E 's/.*received +([0-9.]+).*/\1/')
-  if [ "${r%.*}" -gt 0 ]; then started=1; zeros=0; else zeros=$((zeros + 1)); fi
+  # (Any nonzero line counts as the start: two lines can arrive between checks.)
+  grep -q '^time.*received *[1-9]' "$DATA_PARENT/backlog-consume.log" && started=1
+  if [ "${r%.*}" -gt 0 ]; then zeros=0; else zeros=$((zeros + 1)); fi
   if [ "$started" = 1 ] && [ "$zeros" -ge 3 ]; then kill -INT "$PERF_PID"; fi
 done
 wait "$PERF_PID" || true; PERF_PID=
