@@ -4,9 +4,11 @@
 # (utime+stime from /proc/<pid>/stat) and the broker's peak RSS (VmRSS sampled every 0.2 s).
 # Writes bench/results/side-by-side-<stamp>.{md,jsonl,png} and bench/results/latest.md.
 #
-# Usage: bench/side_by_side.sh [scenario ...]     (default: 1 2 3 4 5 6)
+# Usage: bench/side_by_side.sh [scenario ...]     (default: 1 2 3 4 5 6 7a 7b 7c 8)
+#        scenario 4r (4 at 5,000 msg/s: confirm latency) runs only when named.
 # Environment: RUNS (3), DURATION seconds (10), RABBIT_PORT (5672), WARREN_PORT (5690),
 #              WARRENPERF_ARGS (extra warren-perf flags, e.g. "--threads 2"),
+#              SCALE_CONNECTIONS (1000), SCALE_QUEUES (10000): scenario 8 (bench/scale.py),
 #              WARREN_DATA_PARENT (build/bench-data: where warrend's fresh data dir is made; keep
 #              it on the real disk, not tmpfs, or scenario 4's fdatasync costs nothing).
 # Needs root (or sudo) only to install rabbitmq-server / gnuplot-nox when they are missing.
@@ -19,10 +21,12 @@ RABBIT_PORT=${RABBIT_PORT:-5672}
 WARREN_PORT=${WARREN_PORT:-5690}
 WARREN_DATA_PARENT=${WARREN_DATA_PARENT:-$ROOT/build/bench-data}
 WARRENPERF_ARGS=${WARRENPERF_ARGS:-}
+SCALE_CONNECTIONS=${SCALE_CONNECTIONS:-1000}
+SCALE_QUEUES=${SCALE_QUEUES:-10000}
 PERF=$ROOT/build/release/tools/perf/warren-perf
 WARREND=$ROOT/build/release/src/app/warrend
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(1 2 3 4 5 6)
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(1 2 3 4 5 6 7a 7b 7c 8)
 
 declare -A ARGS=(
   [1]="--producers 1 --consumers 1 --size 16 --autoack"
@@ -31,7 +35,11 @@ declare -A ARGS=(
   [4]="--producers 1 --consumers 1 --size 1024 --persistent --durable --confirm 1000 --prefetch 1000 --multi-ack 100"
   [5]="--producers 1 --consumers 10 --fanout 10 --size 16 --autoack"
   [6]="--producers 4 --consumers 4 --queues 4 --size 1024 --autoack"
-  [7]="--producers 1 --consumers 1 --size 1024 --persistent --durable --confirm 1000 --prefetch 1000 --multi-ack 100 --rate 5000"
+  [7a]="--producers 1 --consumers 1 --size 16 --autoack --rate 10000"
+  [7b]="--producers 1 --consumers 1 --size 16 --autoack --rate 50000"
+  [7c]="--producers 1 --consumers 1 --size 16 --autoack --rate 100000"
+  [4r]="--producers 1 --consumers 1 --size 1024 --persistent --durable --confirm 1000 --prefetch 1000 --multi-ack 100 --rate 5000"
+  [8]="(bench/scale.py)"
 )
 declare -A TITLE=(
   [1]="1 producer / 1 consumer, 16 B, autoack"
@@ -40,7 +48,11 @@ declare -A TITLE=(
   [4]="persistent, durable queue, confirm window 1000, 1 KiB, manual ack"
   [5]="fanout to 10 queues, 1 producer, 10 consumers, 16 B"
   [6]="4 producers / 4 consumers over 4 queues, 1 KiB"
-  [7]="as 4, at a fixed 5,000 msg/s (confirm latency)"
+  [7a]="latency at a fixed 10,000 msg/s, 16 B, autoack"
+  [7b]="latency at a fixed 50,000 msg/s, 16 B, autoack"
+  [7c]="latency at a fixed 100,000 msg/s, 16 B, autoack"
+  [4r]="as 4, at a fixed 5,000 msg/s (confirm latency)"
+  [8]="1,000 idle connections; 10,000 durable queues"
 )
 
 log() { echo "[bench] $*" >&2; }
@@ -114,8 +126,13 @@ run_one() {
   local before rss peak=0 json
   before=$(cpu_ticks "$pid")
   rss_base=$(rss_kb "$pid")
-  "$PERF" --uri "127.0.0.1:$port" ${ARGS[$sc]} --duration "$DURATION" $WARRENPERF_ARGS \
-    >/tmp/warren-bench-run.log 2>&1 &
+  if [ "$sc" = 8 ]; then
+    /usr/bin/python3 "$ROOT/bench/scale.py" --port "$port" --pid "$pid" \
+      --connections "$SCALE_CONNECTIONS" --queues "$SCALE_QUEUES" >/tmp/warren-bench-run.log 2>&1 &
+  else
+    "$PERF" --uri "127.0.0.1:$port" ${ARGS[$sc]} --duration "$DURATION" $WARRENPERF_ARGS \
+      >/tmp/warren-bench-run.log 2>&1 &
+  fi
   local perf_pid=$!
   while kill -0 "$perf_pid" 2>/dev/null; do
     rss=$(rss_kb "$pid"); [ "${rss:-0}" -gt "$peak" ] && peak=$rss
@@ -129,7 +146,7 @@ run_one() {
     log "$name scenario $sc run $run: no result; see below"; tail -5 /tmp/warren-bench-run.log >&2
     json='{"sent":0,"received":0,"send_rate":0,"recv_rate":0,"lat_p50_us":0,"lat_p99_us":0,"confirm_p50_us":0,"confirm_p99_us":0,"error":true}'
   fi
-  echo "$json" | jq -c --arg b "$name" --argjson sc "$sc" --argjson run "$run" \
+  echo "$json" | jq -c --arg b "$name" --arg sc "$sc" --argjson run "$run" \
     --argjson cpu_s "$(echo "($after - $before) / $HZ" | bc -l)" \
     --argjson rss_base "${rss_base:-0}" --argjson rss_peak "$peak" \
     '. + {broker:$b, scenario:$sc, run:$run, broker_cpu_s:$cpu_s, rss_base_kb:$rss_base,
@@ -169,10 +186,10 @@ done
                        else (.[length/2-1] + .[length/2]) / 2 end;
     def r(x): (x * 10 | round) / 10;
     def ratio(a; b): if b > 0 then r(a / b) else "-" end;
-    group_by(.scenario)[] as $g
+    map(select(.scenario != "8")) | group_by(.scenario)[] as $g
     | ($g | map(select(.broker=="rabbitmq"))) as $a | ($g | map(select(.broker=="warren"))) as $b
     | ($g[0].scenario) as $sc
-    | (if $sc == 3 then "send_rate" else "recv_rate" end) as $m
+    | (if $sc == "3" then "send_rate" else "recv_rate" end) as $m
     | [ $sc,
         ($a|map(.[$m])|median|round), ($b|map(.[$m])|median|round),
         ratio(($b|map(.[$m])|median); ($a|map(.[$m])|median)),
@@ -192,14 +209,27 @@ done
     }
     { printf "| %s | %s | %s | %s | %s× | %s / %s | %s / %s | %s / %s | %s / %s | %s / %s | %s |\n",
         $1, T[$1], $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 }'
+  if jq -e -s 'any(.scenario == "8")' "$OUT.jsonl" >/dev/null; then
+    echo
+    echo "Scenario 8 (bench/scale.py): RSS growth per idle connection (each with one channel"
+    echo "open) and per durable queue; durable queue.declare rate, one at a time and 8 in flight."
+    echo
+    echo "| broker | KiB / idle connection | KiB / durable queue | declares/s serial | declares/s 8 in flight | deletes/s |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    jq -s -r '
+      def median: sort | if length == 0 then 0 else .[length/2|floor] end;
+      map(select(.scenario == "8")) | group_by(.broker)[] as $g
+      | "| \($g[0].broker) | \($g|map(.rss_per_connection_kb)|median) | \($g|map(.rss_per_queue_kb)|median) | \($g|map(.declare_serial_per_s)|median) | \($g|map(.declare_8_in_flight_per_s)|median) | \($g|map(.delete_serial_per_s)|median) |"' \
+      "$OUT.jsonl"
+  fi
   echo
-  echo "Raw runs: \`$(basename "$OUT").jsonl\` (one warren-perf JSON line per run)."
+  echo "Raw runs: \`$(basename "$OUT").jsonl\` (one warren-perf or scale.py JSON line per run)."
 } >"$OUT.md"
 cp "$OUT.md" "$ROOT/bench/results/latest.md"
 
 if command -v gnuplot >/dev/null; then
-  jq -s -r 'group_by(.scenario)[] | . as $g | ($g[0].scenario) as $sc
-    | (if $sc == 3 then "send_rate" else "recv_rate" end) as $m
+  jq -s -r 'map(select(.scenario != "8")) | group_by(.scenario)[] | . as $g | ($g[0].scenario) as $sc
+    | (if $sc == "3" then "send_rate" else "recv_rate" end) as $m
     | def median: sort | .[length/2|floor];
     "\($sc) \($g|map(select(.broker=="rabbitmq"))|map(.[$m])|median) \($g|map(select(.broker=="warren"))|map(.[$m])|median)"' \
     "$OUT.jsonl" >"$OUT.dat"

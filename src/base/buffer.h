@@ -26,6 +26,11 @@ class ByteBuffer {
   // Exchanges contents and capacity (double-buffered writes keep both allocations).
   void Swap(ByteBuffer& other) { data_.swap(other.data_); }
   void Reserve(size_t n) { data_.reserve(n); }
+  size_t capacity() const { return data_.capacity(); }
+  // An empty buffer holding more than `limit` bytes of capacity gives it back.
+  void ReleaseIfEmptyAndAbove(size_t limit) {
+    if (data_.empty() && data_.capacity() > limit) std::vector<std::byte>().swap(data_);
+  }
   void Resize(size_t n) { data_.resize(n); }
   std::span<const std::byte> span() const { return {data_.data(), data_.size()}; }
   // Removes the first n bytes (after a partial write).

@@ -13,7 +13,11 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-constexpr size_t kReadChunk = 64 * 1024;
+// Reads ask for `read_chunk_` bytes: it starts small, so an idle connection costs a few KiB,
+// doubles while reads fill it (a busy publisher soon reads 64 KiB at a time) and halves again,
+// releasing the memory, when the connection goes quiet.
+constexpr size_t kMinReadChunk = 4 * 1024;
+constexpr size_t kMaxReadChunk = 64 * 1024;
 
 const std::shared_ptr<spdlog::logger>& Log() {
   static const std::shared_ptr<spdlog::logger> log = GetLogger("net");
@@ -42,7 +46,6 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
       peer_ = "unknown";
     }
     socket_.set_option(tcp::no_delay(true), ec);
-    rbuf_.resize(kReadChunk * 2);
   }
 
   void Start(std::unique_ptr<ProtocolHandler> handler) {
@@ -51,7 +54,10 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
   }
 
   void Tick(std::chrono::steady_clock::time_point now) {
-    if (!closed_) handler_->OnTick(now);
+    if (closed_) return;
+    handler_->OnTick(now);
+    if (!read_since_tick_) ShrinkWriteBuffers();
+    read_since_tick_ = false;
   }
 
   // Transport.
@@ -111,7 +117,7 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
   void MaybeRead() {
     if (closed_ || reading_ || !reading_enabled_ || redrive_posted_) return;
     if (pending_output() > server_.options_.max_pending_output) return;  // resumes after a write
-    if (rbuf_.size() - used_ < kReadChunk) rbuf_.resize(used_ + kReadChunk);
+    if (rbuf_.size() - used_ < read_chunk_) rbuf_.resize(used_ + read_chunk_);
     reading_ = true;
     socket_.async_read_some(asio::buffer(rbuf_.data() + used_, rbuf_.size() - used_),
                             [self = shared_from_this()](boost::system::error_code ec, size_t n) {
@@ -130,7 +136,27 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
       return;
     }
     used_ += n;
+    read_since_tick_ = true;
+    AdaptReadChunk(n);
     Process();
+  }
+
+  void AdaptReadChunk(size_t n) {
+    if (n >= read_chunk_) {
+      read_chunk_ = std::min(read_chunk_ * 2, kMaxReadChunk);
+      quiet_reads_ = 0;
+    } else if (n < read_chunk_ / 4 && read_chunk_ > kMinReadChunk && ++quiet_reads_ >= 8) {
+      read_chunk_ /= 2;
+      quiet_reads_ = 0;
+      shrink_read_buffer_ = true;
+    }
+  }
+
+  // A connection that read nothing for a tick gives back the write buffers' capacity a burst
+  // left large (the read buffer shrinks in Process once reads have become small).
+  void ShrinkWriteBuffers() {
+    if (!writing_) wbuf_.ReleaseIfEmptyAndAbove(kMaxReadChunk);
+    handler_->Output().ReleaseIfEmptyAndAbove(kMaxReadChunk);
   }
 
   // Hands everything buffered to the handler, writes its output, reads on.
@@ -141,6 +167,11 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
     if (consumed > 0) {
       std::memmove(rbuf_.data(), rbuf_.data() + consumed, used_ - consumed);
       used_ -= consumed;
+    }
+    // Reads have become small and none is in flight: the buffer a burst left large can go.
+    if (shrink_read_buffer_ && used_ == 0) {
+      shrink_read_buffer_ = false;
+      if (rbuf_.capacity() > 2 * read_chunk_) std::vector<std::byte>().swap(rbuf_);
     }
     Flush();
     MaybeRead();
@@ -178,6 +209,10 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
   std::unique_ptr<ProtocolHandler> handler_;
   std::vector<std::byte> rbuf_;
   size_t used_ = 0;
+  size_t read_chunk_ = kMinReadChunk;
+  int quiet_reads_ = 0;
+  bool read_since_tick_ = false;
+  bool shrink_read_buffer_ = false;
   ByteBuffer wbuf_;
   bool reading_ = false;
   bool reading_enabled_ = true;

@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""Scenario 8 of the side-by-side benchmark (issue 6): footprint of idle connections and of
+durable queues, for any AMQP 0-9-1 broker.
+
+  scale.py --port P --pid BROKER_PID [--connections 1000] [--queues 10000]
+
+1. Opens N connections (handshake done, one channel open each) and keeps them idle for a few
+   seconds; reports the broker's RSS growth per connection (VmRSS from /proc/<pid>/status).
+2. On one connection, declares Q durable queues one after the other (each declare waits for its
+   declare-ok, as most applications do), then again Q with 8 declares in flight on 8 channels;
+   reports declares per second and the RSS growth per queue. Deletes the queues afterwards.
+
+Prints one JSON line. Uses Debian's python3-amqp (py-amqp). Not a test: nothing here fails
+because a machine is slow.
+"""
+import argparse
+import json
+import sys
+import threading
+import time
+
+import amqp
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def settle(pid, seconds=3.0):
+    """RSS after the broker has had time to settle (Erlang's GC, our buffers)."""
+    time.sleep(seconds)
+    return rss_kb(pid)
+
+
+def connect(port):
+    c = amqp.Connection(f"127.0.0.1:{port}", userid="guest", password="guest", heartbeat=0)
+    c.connect()
+    return c
+
+
+def idle_connections(args):
+    before = settle(args.pid, 1.0)
+    conns = []
+    t0 = time.monotonic()
+    for _ in range(args.connections):
+        c = connect(args.port)
+        c.channel()
+        conns.append(c)
+    open_s = time.monotonic() - t0
+    after = settle(args.pid)
+    for c in conns:
+        c.close()
+    return {
+        "connections": args.connections,
+        "connect_per_s": round(args.connections / open_s, 1),
+        "rss_before_kb": before,
+        "rss_connections_kb": after,
+        "rss_per_connection_kb": round((after - before) / args.connections, 2),
+    }
+
+
+def declare_queues(args):
+    prefix = f"scale-{int(time.time())}-"
+    conn = connect(args.port)
+    ch = conn.channel()
+    before = settle(args.pid, 1.0)
+
+    # One at a time: each declare waits for its declare-ok.
+    t0 = time.monotonic()
+    for i in range(args.queues):
+        ch.queue_declare(f"{prefix}s{i}", durable=True, auto_delete=False)
+    serial_s = time.monotonic() - t0
+    after = settle(args.pid)
+
+    # 8 declarers in flight, each on its own connection (py-amqp is not thread-safe per
+    # connection).
+    workers = 8
+    per = args.queues // workers
+    errors = []
+
+    def declarer(w):
+        try:
+            c = connect(args.port)
+            chw = c.channel()
+            for i in range(per):
+                chw.queue_declare(f"{prefix}p{w}-{i}", durable=True, auto_delete=False)
+            c.close()
+        except Exception as e:  # reported, not hidden
+            errors.append(repr(e))
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=declarer, args=(w,)) for w in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    parallel_s = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    for i in range(args.queues):
+        ch.queue_delete(f"{prefix}s{i}")
+    for w in range(workers):
+        for i in range(per):
+            ch.queue_delete(f"{prefix}p{w}-{i}")
+    delete_s = time.monotonic() - t0
+    conn.close()
+    return {
+        "queues": args.queues,
+        "declare_serial_per_s": round(args.queues / serial_s, 1),
+        "declare_8_in_flight_per_s": round(per * workers / parallel_s, 1),
+        "delete_serial_per_s": round((args.queues + per * workers) / delete_s, 1),
+        "rss_queues_kb": after,
+        "rss_per_queue_kb": round((after - before) / args.queues, 2),
+        "errors": errors,
+    }
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--connections", type=int, default=1000)
+    p.add_argument("--queues", type=int, default=10000)
+    args = p.parse_args()
+    out = {}
+    out.update(idle_connections(args))
+    out.update(declare_queues(args))
+    print(json.dumps(out))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
