@@ -169,7 +169,11 @@ def gen_header(spec, constants, methods, props):
     o.append("// Decodes a method frame payload (class id, method id, arguments). Truncated or\n"
              "// trailing bytes -> 502 SYNTAX_ERROR; unknown class or method -> 540 NOT_IMPLEMENTED.\n"
              "// Never throws, never reads outside `payload`.\n"
-             "DecodeResult<Method> DecodeMethod(std::span<const std::byte> payload);\n\n")
+             "DecodeResult<Method> DecodeMethod(std::span<const std::byte> payload);\n"
+             "// One known method without the variant (hot paths that peeked at the ids; a payload\n"
+             "// of another method is a syntax error). Instantiated for every method.\n"
+             "template <typename M>\n"
+             "DecodeResult<M> DecodeMethodAs(std::span<const std::byte> payload);\n\n")
     o.append("// Appends the method frame payload (class id, method id, arguments) to `out`.\n"
              "// Short strings longer than 255 bytes are truncated to 255.\n")
     for m in methods:
@@ -265,11 +269,24 @@ def gen_source(spec, constants, methods, props):
                     expr = "r.ShortStrUtf8()"
                 o.append(f"  m.{g.name} = {expr};\n")
         o.append("}\n\n")
-    o.append("template <typename M>\nDecodeResult<Method> DecodeAs(WireReader& r) {\n"
+    o.append("template <typename M>\nDecodeResult<M> DecodeTyped(WireReader& r) {\n"
              "  M m;\n  DecodeArgs(r, m);\n"
              "  if (!r.ok() || !r.AtEnd()) return r.SyntaxError(M::kClassId, M::kMethodId);\n"
              "  if (r.bad_utf8()) return MakeClose(kFrameError, \"Malformed UTF-8 in shortstr\");\n"
-             "  return Method(std::move(m));\n}\n}  // namespace\n\n")
+             "  return m;\n}\n\n"
+             "template <typename M>\nDecodeResult<Method> DecodeAs(WireReader& r) {\n"
+             "  auto m = DecodeTyped<M>(r);\n  if (!m) return m.error();\n"
+             "  return Method(std::move(m).value());\n}\n}  // namespace\n\n")
+    o.append("template <typename M>\n"
+             "DecodeResult<M> DecodeMethodAs(std::span<const std::byte> payload) {\n"
+             "  WireReader r(payload);\n  const uint16_t class_id = r.U16();\n"
+             "  const uint16_t method_id = r.U16();\n"
+             "  if (!r.ok() || class_id != M::kClassId || method_id != M::kMethodId) {\n"
+             "    return r.SyntaxError(class_id, method_id);\n  }\n"
+             "  return DecodeTyped<M>(r);\n}\n")
+    for m in methods:
+        o.append(f"template DecodeResult<{m.struct}> DecodeMethodAs(std::span<const std::byte>);\n")
+    o.append("\n")
     o.append("DecodeResult<Method> DecodeMethod(std::span<const std::byte> payload) {\n"
              "  WireReader r(payload);\n  const uint16_t class_id = r.U16();\n"
              "  const uint16_t method_id = r.U16();\n"

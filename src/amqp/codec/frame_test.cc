@@ -128,6 +128,47 @@ TEST(FrameWriter, EmptyBodyHasNoBodyFrame) {
   EXPECT_TRUE(out.empty());
 }
 
+TEST(FrameWriter, WriteDeliverMatchesTheGenericEncoder) {
+  BasicDeliver d;
+  d.consumer_tag = "amq.ctag-" + std::string(40, 'c');
+  d.delivery_tag = 0x0102030405060708ull;
+  d.redelivered = true;
+  d.exchange = "";
+  d.routing_key = std::string(255, 'k');
+  BasicProperties p;
+  p.delivery_mode = 2;
+  ByteBuffer props;
+  EncodeProperties(p, props);
+  std::string body(300, 'b');
+  ByteBuffer generic;
+  WriteContent(generic, 7, d, props.span(), Bytes(body), 128);
+  ByteBuffer direct;
+  WriteDeliver(direct, 7, d.consumer_tag, d.delivery_tag, d.redelivered, d.exchange, d.routing_key,
+               props.span(), Bytes(body), 128);
+  EXPECT_EQ(std::vector<std::byte>(direct.span().begin(), direct.span().end()),
+            std::vector<std::byte>(generic.span().begin(), generic.span().end()));
+}
+
+TEST(Methods, DecodeMethodAsMatchesDecodeMethod) {
+  BasicPublish pub;
+  pub.exchange = "amq.direct";
+  pub.routing_key = std::string(200, 'r');
+  pub.mandatory = true;
+  ByteBuffer out;
+  EncodeMethod(pub, out);
+  auto typed = DecodeMethodAs<BasicPublish>(out.span());
+  ASSERT_TRUE(typed.has_value());
+  EXPECT_EQ(typed.value(), std::get<BasicPublish>(DecodeMethod(out.span()).value()));
+  // Truncated: the same 502 as the generic decoder.
+  auto cut = DecodeMethodAs<BasicPublish>(out.span().first(out.size() - 1));
+  ASSERT_FALSE(cut.has_value());
+  EXPECT_EQ(cut.error().reply_code, 502);
+  // Another method's payload is refused, not misread.
+  ByteBuffer ack;
+  EncodeMethod(BasicAck{}, ack);
+  EXPECT_FALSE(DecodeMethodAs<BasicPublish>(ack.span()).has_value());
+}
+
 TEST(ContentHeader, DecodesAndValidatesProperties) {
   ByteBuffer out;
   BasicProperties p;
@@ -141,6 +182,7 @@ TEST(ContentHeader, DecodesAndValidatesProperties) {
   EXPECT_EQ(h.value().class_id, 60);
   EXPECT_EQ(h.value().body_size, 42u);
   EXPECT_EQ(h.value().raw_properties.size(), props.size());
+  EXPECT_EQ(h.value().properties.delivery_mode, std::optional<uint8_t>(2));
   // Flags announce a property that is missing: syntax error, not a read past the end.
   std::string bad("\x00\x3c\x00\x00\x00\x00\x00\x00\x00\x01\x80\x00", 12);
   auto e = DecodeContentHeader(Bytes(bad));

@@ -25,6 +25,23 @@ void WriteBody(ByteBuffer& out, uint16_t channel, std::span<const std::byte> bod
   }
 }
 
+void WriteDeliver(ByteBuffer& out, uint16_t channel, std::string_view consumer_tag,
+                  uint64_t delivery_tag, bool redelivered, std::string_view exchange,
+                  std::string_view routing_key, std::span<const std::byte> raw_properties,
+                  std::span<const std::byte> body, uint32_t frame_max) {
+  const size_t at = BeginFrame(out, kFrameMethodType, channel);
+  out.PutU16(BasicDeliver::kClassId);
+  out.PutU16(BasicDeliver::kMethodId);
+  PutShortStr(out, consumer_tag);
+  out.PutU64(delivery_tag);
+  out.PutU8(redelivered ? 1 : 0);
+  PutShortStr(out, exchange);
+  PutShortStr(out, routing_key);
+  EndFrame(out, at);
+  WriteContentHeader(out, channel, BasicDeliver::kClassId, body.size(), raw_properties);
+  WriteBody(out, channel, body, frame_max);
+}
+
 void WriteHeartbeat(ByteBuffer& out) {
   out.PutU8(kFrameHeartbeatType);
   out.PutU16(0);
@@ -43,6 +60,7 @@ DecodeResult<ContentHeader> DecodeContentHeader(std::span<const std::byte> paylo
   if (h.class_id == 60) {
     auto props = DecodeProperties(h.raw_properties);
     if (!props) return props.error();
+    h.properties = std::move(props).value();
   }
   return h;
 }

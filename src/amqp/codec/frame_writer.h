@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "amqp/codec/frame_reader.h"
 #include "amqp/codec/methods.h"
@@ -50,14 +51,22 @@ void WriteContent(ByteBuffer& out, uint16_t channel, const M& m,
   WriteBody(out, channel, body, frame_max);
 }
 
+// basic.deliver, content header and body frames, as WriteContent(BasicDeliver{...}) writes them
+// but without building the method struct (no string copies on the delivery path).
+void WriteDeliver(ByteBuffer& out, uint16_t channel, std::string_view consumer_tag,
+                  uint64_t delivery_tag, bool redelivered, std::string_view exchange,
+                  std::string_view routing_key, std::span<const std::byte> raw_properties,
+                  std::span<const std::byte> body, uint32_t frame_max);
+
 // The content-header frame payload, decoded. raw_properties points into the input.
 struct ContentHeader {
   uint16_t class_id = 0;
   uint16_t weight = 0;
   uint64_t body_size = 0;
   std::span<const std::byte> raw_properties;
+  BasicProperties properties;  // decoded from raw_properties when class_id is 60 (basic)
 };
-// Checks the fixed part and that the properties decode (502 SYNTAX_ERROR otherwise).
+// Checks the fixed part and decodes the properties (502 SYNTAX_ERROR if they do not decode).
 DecodeResult<ContentHeader> DecodeContentHeader(std::span<const std::byte> payload);
 
 }  // namespace warren::amqp

@@ -98,6 +98,7 @@ class Channel {
   std::optional<Close> Handle(const BasicConsume& m);
   std::optional<Close> Handle(const BasicCancel& m);
   std::optional<Close> Handle(const BasicPublish& m);
+  std::optional<Close> StartPublish(BasicPublish&& m);
   std::optional<Close> Handle(const BasicGet& m);
   std::optional<Close> Handle(const BasicAck& m);
   std::optional<Close> Handle(const BasicReject& m);
