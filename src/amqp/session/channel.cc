@@ -48,7 +48,7 @@ std::string StripCrLf(std::string name) {
 // --- ChannelConsumer -------------------------------------------------------------------------
 
 bool ChannelConsumer::CanAccept() const {
-  if (ch_.closing_ || !ch_.flow_) return false;
+  if (ch_.closing_ || ch_.releasing_ || !ch_.flow_) return false;
   if (no_ack_) return true;
   if (prefetch_ != 0 && unacked >= prefetch_) return false;
   return ch_.GlobalCredit();
@@ -122,6 +122,9 @@ std::optional<Close> Channel::OnFrame(const Frame& f) {
 }
 
 void Channel::Release() {
+  // Cancelling a single active consumer can make another consumer of this channel active:
+  // it must not get deliveries now.
+  releasing_ = true;
   for (auto& [tag, c] : consumers_) conn_.vhost().Cancel(c->queue(), c.get());
   // Requeue per queue in delivery order: Queue::Requeue restores arrival order by seq.
   std::map<broker::Queue*, std::pair<broker::QueuePtr, std::vector<broker::QueueEntry>>> byq;
@@ -360,7 +363,7 @@ std::optional<Close> Channel::Handle(const BasicConsume& m) {
                      m.kMethodId);
   }
   auto c = std::make_unique<ChannelConsumer>(*this, tag, *q.value, m.no_ack, prefetch_default_);
-  if (auto e = conn_.vhost().Consume(*q.value, c.get(), m.exclusive)) {
+  if (auto e = conn_.vhost().Consume(*q.value, c.get(), m.exclusive, m.arguments)) {
     return Fail(m.kClassId, m.kMethodId, *e);
   }
   consumers_.emplace(tag, std::move(c));

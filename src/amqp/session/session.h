@@ -148,6 +148,7 @@ class Channel {
   Connection& conn_;
   uint16_t id_;
   bool closing_ = false;
+  bool releasing_ = false;  // Release() ran: consumers take nothing more
   bool flow_ = true;
   std::string last_queue_;
   // Content assembly.
