@@ -230,6 +230,9 @@ bool TopicMatches(std::string_view pattern, std::string_view key);
 // Headers-exchange match of a binding's arguments against message headers.
 bool HeadersMatch(const amqp::FieldTable& binding_args, const amqp::FieldTable* headers);
 
+// Direct reply-to's pseudo-queue.
+inline constexpr std::string_view kReplyTo = "amq.rabbitmq.reply-to";
+
 struct DeclareOk {
   std::string queue;
   uint32_t message_count = 0;
@@ -276,6 +279,11 @@ class Vhost {
   // Exclusive queues of a closed connection are deleted.
   void OnConnectionClosed(ConnectionId conn);
 
+  // Direct reply-to (direct_reply.cc): a consumer of `amq.rabbitmq.reply-to` gets a private
+  // pseudo-queue "amq.rabbitmq.reply-to.<random>" outside the queue map; it is forgotten when
+  // its consumer is cancelled (Cancel).
+  QueuePtr CreateReplyQueue();
+
   QueuePtr FindQueue(const std::string& name) const;
   const Exchange* FindExchange(const std::string& name) const;
 
@@ -292,6 +300,12 @@ class Vhost {
   bool IsDurableDestination(const std::string& name, bool to_exchange) const;
   std::optional<Error> CheckExclusive(const Queue& q, ConnectionId conn) const;
   void DeleteQueue(const QueuePtr& q);
+  void ForgetReplyQueue(const QueuePtr& q);
+  // queue.declare of "amq.rabbitmq.reply-to*" (always passive); nullopt for other names.
+  std::optional<Result<DeclareOk>> DeclareReplyQueue(const std::string& name) const;
+  // A publish to the default exchange whose key names a live reply queue goes to its consumer.
+  // Not counted as routed: a mandatory reply also comes back NO_ROUTE (RabbitMQ 3.10).
+  void DeliverReplies(const MessagePtr& message);
   void RemoveBindingsTo(const std::string& destination, bool to_exchange);
   void MaybeAutoDeleteExchange(const std::string& name);
   void Route(const Exchange& ex, const Message& m, const std::string& key, std::vector<Queue*>& out,
@@ -305,6 +319,7 @@ class Vhost {
   bool loading_ = false;
   std::unordered_map<std::string, Exchange> exchanges_;
   std::unordered_map<std::string, QueuePtr> queues_;
+  std::unordered_map<std::string, QueuePtr> reply_queues_;
 };
 
 class Broker {

@@ -236,6 +236,7 @@ std::optional<Error> Vhost::CheckExclusive(const Queue& q, ConnectionId conn) co
 Result<DeclareOk> Vhost::QueueDeclare(const std::string& name_in, bool passive, bool durable,
                                       bool exclusive, bool auto_delete,
                                       const amqp::FieldTable& args, ConnectionId conn) {
+  if (auto r = DeclareReplyQueue(name_in)) return *r;
   std::string name = name_in;
   if (name.empty() && !passive) name = GeneratedName();
   auto it = queues_.find(name);
@@ -480,6 +481,7 @@ Result<size_t> Vhost::Publish(const MessagePtr& message) {
     Route(*ex, *message, key, targets, visited);
   }
   for (Queue* q : targets) q->Enqueue(message);
+  if (ex->name.empty() && !reply_queues_.empty()) DeliverReplies(message);
   return {targets.size(), std::nullopt};
 }
 
@@ -509,7 +511,11 @@ void Vhost::Cancel(const QueuePtr& q, Consumer* c) {
   const bool was_active = q->consumers().active() == c;
   if (q->RemoveConsumer(c)) {
     auto it = queues_.find(q->name());
-    if (it != queues_.end() && it->second == q) DeleteQueue(q);
+    if (it != queues_.end() && it->second == q) {
+      DeleteQueue(q);
+    } else {
+      ForgetReplyQueue(q);
+    }
     return;
   }
   // Single active consumer: what waited for the old active one goes to the new one.

@@ -139,6 +139,7 @@ void Channel::Release() {
   // Keep the consumer objects until the queues stop dispatching to them.
   for (auto& [tag, c] : consumers_) conn_.graveyard.push_back(std::move(c));
   consumers_.clear();
+  reply_queue_.reset();
   for (auto& [q, slot] : byq) slot.first->Requeue(std::move(slot.second));
   publishing_.reset();
   building_.reset();
@@ -352,7 +353,36 @@ std::optional<Close> Channel::Handle(const BasicQos& m) {
   return std::nullopt;
 }
 
+// Direct reply-to: RabbitMQ checks the tag, then no-ack, then one per channel; the exclusive
+// flag and the arguments are ignored.
+std::optional<Close> Channel::ConsumeReplies(const BasicConsume& m) {
+  std::string tag = m.consumer_tag.empty() ? RandomTag() : m.consumer_tag;
+  if (consumers_.contains(m.consumer_tag)) {
+    return MakeClose(kNotAllowed, "attempt to reuse consumer tag '" + m.consumer_tag + "'",
+                     m.kClassId, m.kMethodId);
+  }
+  if (!m.no_ack) {
+    return MakeClose(kPreconditionFailed, "reply consumer cannot acknowledge", m.kClassId,
+                     m.kMethodId);
+  }
+  if (reply_queue_) {
+    return MakeClose(kPreconditionFailed, "reply consumer already set", m.kClassId, m.kMethodId);
+  }
+  auto q = conn_.vhost().CreateReplyQueue();
+  auto c = std::make_unique<ChannelConsumer>(*this, tag, q, true, 0);
+  if (auto e = conn_.vhost().Consume(q, c.get(), false)) return Fail(m.kClassId, m.kMethodId, *e);
+  consumers_.emplace(tag, std::move(c));
+  reply_queue_ = std::move(q);
+  if (!m.no_wait) {
+    BasicConsumeOk ok;
+    ok.consumer_tag = tag;
+    Reply(ok);
+  }
+  return std::nullopt;
+}
+
 std::optional<Close> Channel::Handle(const BasicConsume& m) {
+  if (m.queue == broker::kReplyTo) return ConsumeReplies(m);
   std::string qname = m.queue;
   if (auto e = ResolveQueue(qname, m.kClassId, m.kMethodId)) return e;
   auto q = conn_.vhost().QueueForUse(qname, conn_.id());
@@ -381,6 +411,7 @@ std::optional<Close> Channel::Handle(const BasicCancel& m) {
   if (it != consumers_.end()) {
     auto c = std::move(it->second);
     consumers_.erase(it);
+    if (c->queue() == reply_queue_) reply_queue_.reset();
     conn_.vhost().Cancel(c->queue(), c.get());
     conn_.graveyard.push_back(std::move(c));
   }
@@ -432,6 +463,19 @@ std::optional<Close> Channel::OnContentHeader(const Frame& f) {
   building_->exchange = publishing_->exchange;
   building_->routing_key = publishing_->routing_key;
   building_->SetProperties(h.value().raw_properties);
+  if (props.value().reply_to && *props.value().reply_to == broker::kReplyTo) {
+    // Direct reply-to: the reply address becomes this channel's reply queue.
+    if (!reply_queue_) {
+      publishing_.reset();
+      building_.reset();
+      return MakeClose(kPreconditionFailed, "fast reply consumer does not exist",
+                       BasicPublish::kClassId, BasicPublish::kMethodId);
+    }
+    props.value().reply_to = reply_queue_->name();
+    ByteBuffer raw;
+    EncodeProperties(props.value(), raw);
+    building_->SetProperties(raw.span());
+  }
   if (props.value().headers) ApplySenderSelected(props.value(), *building_);
   building_->headers = std::move(props.value().headers);
   building_->delivery_mode = props.value().delivery_mode.value_or(1);
