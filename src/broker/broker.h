@@ -25,6 +25,7 @@
 
 #include "amqp/codec/field_table.h"
 #include "base/strong_id.h"
+#include "broker/consumer_set.h"
 #include "storage/store.h"
 
 namespace warren::broker {
@@ -116,6 +117,9 @@ class Queue : public std::enable_shared_from_this<Queue> {
   bool deleted() const { return deleted_; }
   size_t message_count() const { return ready_.size(); }
   size_t consumer_count() const { return consumers_.size(); }
+  // Who gets the next message (priorities, single active consumer): consumer_set.h.
+  ConsumerSet& consumers() { return consumers_; }
+  const ConsumerSet& consumers() const { return consumers_; }
   // Bytes of ready messages held in memory (paged-out ones not counted).
   uint64_t resident_bytes() const { return resident_bytes_; }
 
@@ -131,17 +135,17 @@ class Queue : public std::enable_shared_from_this<Queue> {
   void Enqueue(MessagePtr m);
   // The entry left the queue for good (acked, rejected without requeue, no-ack delivery).
   void Settle(const QueueEntry& e);
-  // Delivers ready messages to consumers with credit, round-robin.
+  // Delivers ready messages to the consumers ConsumerSet::Next() picks.
   void Dispatch();
   // Puts entries back in arrival order, marked redelivered, then dispatches.
   void Requeue(std::vector<QueueEntry> entries);
   std::optional<QueueEntry> Get();
   size_t Purge();
 
-  void AddConsumer(Consumer* c, bool exclusive);
+  void AddConsumer(Consumer* c, bool exclusive, int64_t priority = 0);
   // Returns true if this was the last consumer of an auto-delete queue (caller deletes it).
   bool RemoveConsumer(Consumer* c);
-  bool has_exclusive_consumer() const { return exclusive_consumer_; }
+  bool has_exclusive_consumer() const { return consumers_.has_exclusive(); }
 
   // Called by the vhost on deletion: marks deleted, drops messages, tells consumers.
   size_t MarkDeleted();
@@ -157,9 +161,7 @@ class Queue : public std::enable_shared_from_this<Queue> {
   std::optional<ConnectionId> owner_;
   amqp::FieldTable args_;
   std::deque<QueueEntry> ready_;
-  std::vector<Consumer*> consumers_;
-  size_t next_consumer_ = 0;
-  bool exclusive_consumer_ = false;
+  ConsumerSet consumers_;
   bool had_consumer_ = false;
   bool deleted_ = false;
   bool dispatching_ = false;
@@ -228,6 +230,9 @@ bool TopicMatches(std::string_view pattern, std::string_view key);
 // Headers-exchange match of a binding's arguments against message headers.
 bool HeadersMatch(const amqp::FieldTable& binding_args, const amqp::FieldTable* headers);
 
+// Direct reply-to's pseudo-queue.
+inline constexpr std::string_view kReplyTo = "amq.rabbitmq.reply-to";
+
 struct DeclareOk {
   std::string queue;
   uint32_t message_count = 0;
@@ -266,11 +271,18 @@ class Vhost {
 
   // The queue for consume/get, after existence and exclusivity checks.
   Result<QueuePtr> QueueForUse(const std::string& queue, ConnectionId conn);
-  std::optional<Error> Consume(const QueuePtr& q, Consumer* c, bool exclusive);
+  // `args` are basic.consume's arguments (`x-priority`).
+  std::optional<Error> Consume(const QueuePtr& q, Consumer* c, bool exclusive,
+                               const amqp::FieldTable& args = {});
   void Cancel(const QueuePtr& q, Consumer* c);
 
   // Exclusive queues of a closed connection are deleted.
   void OnConnectionClosed(ConnectionId conn);
+
+  // Direct reply-to (direct_reply.cc): a consumer of `amq.rabbitmq.reply-to` gets a private
+  // pseudo-queue "amq.rabbitmq.reply-to.<random>" outside the queue map; it is forgotten when
+  // its consumer is cancelled (Cancel).
+  QueuePtr CreateReplyQueue();
 
   QueuePtr FindQueue(const std::string& name) const;
   const Exchange* FindExchange(const std::string& name) const;
@@ -288,6 +300,12 @@ class Vhost {
   bool IsDurableDestination(const std::string& name, bool to_exchange) const;
   std::optional<Error> CheckExclusive(const Queue& q, ConnectionId conn) const;
   void DeleteQueue(const QueuePtr& q);
+  void ForgetReplyQueue(const QueuePtr& q);
+  // queue.declare of "amq.rabbitmq.reply-to*" (always passive); nullopt for other names.
+  std::optional<Result<DeclareOk>> DeclareReplyQueue(const std::string& name) const;
+  // A publish to the default exchange whose key names a live reply queue goes to its consumer.
+  // Not counted as routed: a mandatory reply also comes back NO_ROUTE (RabbitMQ 3.10).
+  void DeliverReplies(const MessagePtr& message);
   void RemoveBindingsTo(const std::string& destination, bool to_exchange);
   void MaybeAutoDeleteExchange(const std::string& name);
   void Route(const Exchange& ex, const Message& m, const std::string& key, std::vector<Queue*>& out,
@@ -301,6 +319,7 @@ class Vhost {
   bool loading_ = false;
   std::unordered_map<std::string, Exchange> exchanges_;
   std::unordered_map<std::string, QueuePtr> queues_;
+  std::unordered_map<std::string, QueuePtr> reply_queues_;
 };
 
 class Broker {

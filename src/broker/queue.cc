@@ -97,17 +97,8 @@ void Queue::Dispatch() {
   if (dispatching_ || deleted_) return;
   dispatching_ = true;
   auto self = shared_from_this();
-  while (!ready_.empty() && !consumers_.empty()) {
-    const size_t n = consumers_.size();
-    Consumer* chosen = nullptr;
-    for (size_t i = 0; i < n; ++i) {
-      const size_t idx = (next_consumer_ + i) % n;
-      if (consumers_[idx]->CanAccept()) {
-        chosen = consumers_[idx];
-        next_consumer_ = (idx + 1) % n;
-        break;
-      }
-    }
+  while (!ready_.empty()) {
+    Consumer* chosen = consumers_.Next();
     if (chosen == nullptr) break;
     QueueEntry e = PopReady();
     if (!Load(e)) continue;
@@ -147,18 +138,13 @@ size_t Queue::Purge() {
   return n;
 }
 
-void Queue::AddConsumer(Consumer* c, bool exclusive) {
-  consumers_.push_back(c);
+void Queue::AddConsumer(Consumer* c, bool exclusive, int64_t priority) {
+  consumers_.Add(c, priority, exclusive);
   had_consumer_ = true;
-  if (exclusive) exclusive_consumer_ = true;
 }
 
 bool Queue::RemoveConsumer(Consumer* c) {
-  auto it = std::find(consumers_.begin(), consumers_.end(), c);
-  if (it == consumers_.end()) return false;
-  consumers_.erase(it);
-  if (next_consumer_ >= consumers_.size()) next_consumer_ = 0;
-  if (consumers_.empty()) exclusive_consumer_ = false;
+  if (!consumers_.Remove(c)) return false;
   return consumers_.empty() && auto_delete_ && had_consumer_ && !deleted_;
 }
 
@@ -167,8 +153,7 @@ size_t Queue::MarkDeleted() {
   const size_t n = ready_.size();
   ready_.clear();
   resident_bytes_ = 0;
-  auto consumers = std::move(consumers_);
-  consumers_.clear();
+  auto consumers = consumers_.TakeAll();
   for (Consumer* c : consumers) c->OnQueueDeleted();
   return n;
 }

@@ -236,6 +236,7 @@ std::optional<Error> Vhost::CheckExclusive(const Queue& q, ConnectionId conn) co
 Result<DeclareOk> Vhost::QueueDeclare(const std::string& name_in, bool passive, bool durable,
                                       bool exclusive, bool auto_delete,
                                       const amqp::FieldTable& args, ConnectionId conn) {
+  if (auto r = DeclareReplyQueue(name_in)) return *r;
   std::string name = name_in;
   if (name.empty() && !passive) name = GeneratedName();
   auto it = queues_.find(name);
@@ -285,9 +286,14 @@ Result<DeclareOk> Vhost::QueueDeclare(const std::string& name_in, bool passive, 
                       static_cast<uint32_t>(q.consumer_count())},
             std::nullopt};
   }
+  bool single_active = false;
+  if (auto e = SingleActiveConsumerArg(args, QueueText(name), single_active)) {
+    return {std::nullopt, Error{amqp::kPreconditionFailed, *e}};
+  }
   auto q = std::make_shared<Queue>(name, durable, auto_delete,
                                    exclusive ? std::optional<ConnectionId>(conn) : std::nullopt,
                                    args, options_.queue_memory_bytes);
+  q->consumers().set_single_active(single_active);
   if (durable && store_ != nullptr) q->AttachLog(store_->OpenQueue(name_, name));
   queues_.emplace(name, q);
   Changed(durable);
@@ -475,6 +481,7 @@ Result<size_t> Vhost::Publish(const MessagePtr& message) {
     Route(*ex, *message, key, targets, visited);
   }
   for (Queue* q : targets) q->Enqueue(message);
+  if (ex->name.empty() && !reply_queues_.empty()) DeliverReplies(message);
   return {targets.size(), std::nullopt};
 }
 
@@ -485,19 +492,34 @@ Result<QueuePtr> Vhost::QueueForUse(const std::string& queue, ConnectionId conn)
   return {q, std::nullopt};
 }
 
-std::optional<Error> Vhost::Consume(const QueuePtr& q, Consumer* c, bool exclusive) {
-  if (q->has_exclusive_consumer() || (exclusive && q->consumer_count() > 0)) {
+std::optional<Error> Vhost::Consume(const QueuePtr& q, Consumer* c, bool exclusive,
+                                    const amqp::FieldTable& args) {
+  int64_t priority = 0;
+  if (auto e = ConsumerPriority(args, QueueText(q->name()), priority)) {
+    return Error{amqp::kPreconditionFailed, *e};
+  }
+  // RabbitMQ 3.10: no exclusive consume on a single-active-consumer queue, even an idle one.
+  if (q->has_exclusive_consumer() ||
+      (exclusive && (q->consumer_count() > 0 || q->consumers().single_active()))) {
     return Error{amqp::kAccessRefused, QueueText(q->name()) + " in exclusive use"};
   }
-  q->AddConsumer(c, exclusive);
+  q->AddConsumer(c, exclusive, priority);
   return std::nullopt;
 }
 
 void Vhost::Cancel(const QueuePtr& q, Consumer* c) {
+  const bool was_active = q->consumers().active() == c;
   if (q->RemoveConsumer(c)) {
     auto it = queues_.find(q->name());
-    if (it != queues_.end() && it->second == q) DeleteQueue(q);
+    if (it != queues_.end() && it->second == q) {
+      DeleteQueue(q);
+    } else {
+      ForgetReplyQueue(q);
+    }
+    return;
   }
+  // Single active consumer: what waited for the old active one goes to the new one.
+  if (was_active) q->Dispatch();
 }
 
 void Vhost::OnConnectionClosed(ConnectionId conn) {

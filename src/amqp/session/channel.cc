@@ -48,7 +48,7 @@ std::string StripCrLf(std::string name) {
 // --- ChannelConsumer -------------------------------------------------------------------------
 
 bool ChannelConsumer::CanAccept() const {
-  if (ch_.closing_ || !ch_.flow_) return false;
+  if (ch_.closing_ || ch_.releasing_ || !ch_.flow_) return false;
   if (no_ack_) return true;
   if (prefetch_ != 0 && unacked >= prefetch_) return false;
   return ch_.GlobalCredit();
@@ -130,6 +130,9 @@ std::optional<Close> Channel::OnFrame(const Frame& f) {
 }
 
 void Channel::Release() {
+  // Cancelling a single active consumer can make another consumer of this channel active:
+  // it must not get deliveries now.
+  releasing_ = true;
   for (auto& [tag, c] : consumers_) conn_.vhost().Cancel(c->queue(), c.get());
   // Requeue per queue in delivery order: Queue::Requeue restores arrival order by seq.
   std::map<broker::Queue*, std::pair<broker::QueuePtr, std::vector<broker::QueueEntry>>> byq;
@@ -144,6 +147,7 @@ void Channel::Release() {
   // Keep the consumer objects until the queues stop dispatching to them.
   for (auto& [tag, c] : consumers_) conn_.graveyard.push_back(std::move(c));
   consumers_.clear();
+  reply_queue_.reset();
   for (auto& [q, slot] : byq) slot.first->Requeue(std::move(slot.second));
   publishing_.reset();
   building_.reset();
@@ -352,7 +356,36 @@ std::optional<Close> Channel::Handle(const BasicQos& m) {
   return std::nullopt;
 }
 
+// Direct reply-to: RabbitMQ checks the tag, then no-ack, then one per channel; the exclusive
+// flag and the arguments are ignored.
+std::optional<Close> Channel::ConsumeReplies(const BasicConsume& m) {
+  std::string tag = m.consumer_tag.empty() ? RandomTag() : m.consumer_tag;
+  if (consumers_.contains(m.consumer_tag)) {
+    return MakeClose(kNotAllowed, "attempt to reuse consumer tag '" + m.consumer_tag + "'",
+                     m.kClassId, m.kMethodId);
+  }
+  if (!m.no_ack) {
+    return MakeClose(kPreconditionFailed, "reply consumer cannot acknowledge", m.kClassId,
+                     m.kMethodId);
+  }
+  if (reply_queue_) {
+    return MakeClose(kPreconditionFailed, "reply consumer already set", m.kClassId, m.kMethodId);
+  }
+  auto q = conn_.vhost().CreateReplyQueue();
+  auto c = std::make_unique<ChannelConsumer>(*this, tag, q, true, 0);
+  if (auto e = conn_.vhost().Consume(q, c.get(), false)) return Fail(m.kClassId, m.kMethodId, *e);
+  consumers_.emplace(tag, std::move(c));
+  reply_queue_ = std::move(q);
+  if (!m.no_wait) {
+    BasicConsumeOk ok;
+    ok.consumer_tag = tag;
+    Reply(ok);
+  }
+  return std::nullopt;
+}
+
 std::optional<Close> Channel::Handle(const BasicConsume& m) {
+  if (m.queue == broker::kReplyTo) return ConsumeReplies(m);
   std::string qname = m.queue;
   if (auto e = ResolveQueue(qname, m.kClassId, m.kMethodId)) return e;
   auto q = conn_.vhost().QueueForUse(qname, conn_.id());
@@ -363,7 +396,7 @@ std::optional<Close> Channel::Handle(const BasicConsume& m) {
                      m.kMethodId);
   }
   auto c = std::make_unique<ChannelConsumer>(*this, tag, *q.value, m.no_ack, prefetch_default_);
-  if (auto e = conn_.vhost().Consume(*q.value, c.get(), m.exclusive)) {
+  if (auto e = conn_.vhost().Consume(*q.value, c.get(), m.exclusive, m.arguments)) {
     return Fail(m.kClassId, m.kMethodId, *e);
   }
   consumers_.emplace(tag, std::move(c));
@@ -381,6 +414,7 @@ std::optional<Close> Channel::Handle(const BasicCancel& m) {
   if (it != consumers_.end()) {
     auto c = std::move(it->second);
     consumers_.erase(it);
+    if (c->queue() == reply_queue_) reply_queue_.reset();
     conn_.vhost().Cancel(c->queue(), c.get());
     conn_.graveyard.push_back(std::move(c));
   }
@@ -435,6 +469,19 @@ std::optional<Close> Channel::OnContentHeader(const Frame& f) {
   building_->exchange = std::move(publishing_->exchange);
   building_->routing_key = std::move(publishing_->routing_key);
   building_->SetProperties(h.value().raw_properties);
+  if (props.reply_to && *props.reply_to == broker::kReplyTo) {
+    // Direct reply-to: the reply address becomes this channel's reply queue.
+    if (!reply_queue_) {
+      publishing_.reset();
+      building_.reset();
+      return MakeClose(kPreconditionFailed, "fast reply consumer does not exist",
+                       BasicPublish::kClassId, BasicPublish::kMethodId);
+    }
+    props.reply_to = reply_queue_->name();
+    ByteBuffer raw;
+    EncodeProperties(props, raw);
+    building_->SetProperties(raw.span());
+  }
   if (props.headers) ApplySenderSelected(props, *building_);
   building_->headers = std::move(props.headers);
   building_->delivery_mode = props.delivery_mode.value_or(1);

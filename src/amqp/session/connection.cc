@@ -25,13 +25,16 @@ bool CapabilityOn(const FieldTable& client_props, std::string_view cap) {
 }
 
 FieldTable ServerProperties() {
-  // Only capabilities Warren implements today; consumer_priorities and direct_reply_to come
-  // with their features (issue 5).
-  FieldTable caps{
-      {"publisher_confirms", FieldValue(true)}, {"exchange_exchange_bindings", FieldValue(true)},
-      {"basic.nack", FieldValue(true)},         {"consumer_cancel_notify", FieldValue(true)},
-      {"connection.blocked", FieldValue(true)}, {"authentication_failure_close", FieldValue(true)},
-      {"per_consumer_qos", FieldValue(true)}};
+  // RabbitMQ 3.10's table, in its order (tests/integration/test_consumers.py compares the bytes).
+  FieldTable caps{{"publisher_confirms", FieldValue(true)},
+                  {"exchange_exchange_bindings", FieldValue(true)},
+                  {"basic.nack", FieldValue(true)},
+                  {"consumer_cancel_notify", FieldValue(true)},
+                  {"connection.blocked", FieldValue(true)},
+                  {"consumer_priorities", FieldValue(true)},
+                  {"authentication_failure_close", FieldValue(true)},
+                  {"per_consumer_qos", FieldValue(true)},
+                  {"direct_reply_to", FieldValue(true)}};
   return FieldTable{{"capabilities", FieldValue(std::move(caps))},
                     {"product", FieldValue("Warren")},
                     {"version", FieldValue("0.1.0")},

@@ -132,6 +132,7 @@ class Channel {
   void Reply(const M& m);
   std::optional<Close> Fail(uint16_t class_id, uint16_t method_id, const broker::Error& e);
   std::optional<Close> ResolveQueue(std::string& name, uint16_t class_id, uint16_t method_id);
+  std::optional<Close> ConsumeReplies(const BasicConsume& m);
   std::optional<Close> OnContentHeader(const Frame& f);
   std::optional<Close> OnContentBody(const Frame& f);
   std::optional<Close> CompletePublish();
@@ -149,6 +150,7 @@ class Channel {
   Connection& conn_;
   uint16_t id_;
   bool closing_ = false;
+  bool releasing_ = false;  // Release() ran: consumers take nothing more
   bool flow_ = true;
   std::string last_queue_;
   // Content assembly.
@@ -161,6 +163,8 @@ class Channel {
   uint64_t next_tag_ = 1;
   uint16_t prefetch_default_ = 0;
   uint16_t prefetch_global_ = 0;
+  // Direct reply-to: this channel's reply pseudo-queue while it has a reply consumer.
+  broker::QueuePtr reply_queue_;
   // Confirms and transactions.
   bool confirm_ = false;
   uint64_t publish_seq_ = 0;

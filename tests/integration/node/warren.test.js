@@ -128,3 +128,35 @@ test('topic exchange routing', async () => {
   await ch.deleteExchange(ex);
   await conn.close();
 });
+
+test('direct reply-to RPC and consumer priority (amqplib)', async () => {
+  const conn = await amqp.connect(url());
+  const server = await conn.createChannel();
+  const {queue} = await server.assertQueue('', {exclusive: true});
+  // Two servers; the higher-priority one answers while it has credit.
+  const seen = [];
+  for (const [name, priority] of [['low', 1], ['high', 10]]) {
+    await server.consume(queue, (msg) => {
+      seen.push(name);
+      server.sendToQueue(msg.properties.replyTo, Buffer.from(`${name}:${msg.content}`),
+                         {correlationId: msg.properties.correlationId});
+      server.ack(msg);
+    }, {priority});
+  }
+  const client = await conn.createChannel();
+  const replies = [];
+  const done = new Promise((resolve) => {
+    client.consume('amq.rabbitmq.reply-to', (msg) => {
+      replies.push([msg.properties.correlationId, msg.content.toString()]);
+      if (replies.length === 3) resolve();
+    }, {noAck: true});
+  });
+  for (let i = 0; i < 3; i++) {
+    client.sendToQueue(queue, Buffer.from(`q${i}`),
+                       {replyTo: 'amq.rabbitmq.reply-to', correlationId: `c${i}`});
+  }
+  await done;
+  assert.deepStrictEqual(replies, [['c0', 'high:q0'], ['c1', 'high:q1'], ['c2', 'high:q2']]);
+  assert.deepStrictEqual(seen, ['high', 'high', 'high']);
+  await conn.close();
+});
