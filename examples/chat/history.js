@@ -76,6 +76,10 @@ async function consumeHistory(conn) {
         return;
       }
       ch.ack(msg);
+    }).catch((err) => {
+      // The channel closed under us (the broker went away): this delivery comes back, and its
+      // second copy is recognised by its id if the write above got through.
+      console.error(`history: could not ack (${err.message})`);
     });
   });
 }

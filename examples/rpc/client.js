@@ -18,6 +18,10 @@ class RpcClient {
   static async open(url, {direct}) {
     const conn = await amqp.connect(url);
     const ch = await conn.createChannel();
+    // A channel error (say, the broker refuses the reply consumer) rejects the pending call;
+    // without a listener amqplib would also raise it as an uncaught 'error' event.
+    ch.on('error', () => {});
+    conn.on('error', () => {});
     const client = new RpcClient(conn, ch);
     if (direct) {
       client.replyTo = DIRECT_REPLY_TO;
