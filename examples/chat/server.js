@@ -81,12 +81,17 @@ function broadcast(content) {
 }
 
 wss.on('connection', (ws) => {
+  // A bad frame (say, above maxPayload) closes that socket; it must not take the server down.
+  ws.on('error', (err) => console.error(`chat:${PORT}: websocket error: ${err.message}`));
   ws.on('message', (data) => {
     let req;
     try {
       req = JSON.parse(data.toString());
     } catch {
       return ws.send(JSON.stringify({type: 'error', error: 'not JSON'}));
+    }
+    if (typeof req !== 'object' || req === null) {
+      return ws.send(JSON.stringify({type: 'error', error: 'expected {tag, user, text}'}));
     }
     const tag = String(req.tag ?? '');
     const user = String(req.user ?? '').trim().slice(0, MAX_USER) || 'anonymous';
