@@ -11,6 +11,8 @@ const RESULTS = process.env.RESULTS_QUEUE || 'results_queue';
 async function main() {
   const conn = await amqp.connect(amqpUrl());
   let stopping = false;
+  // 'close' below reports the loss; without an 'error' listener amqplib would throw instead.
+  conn.on('error', (err) => console.error(`collector: ${err.message}`));
   conn.on('close', () => {
     if (stopping) return;
     console.error('collector: connection to the broker lost');

@@ -34,6 +34,7 @@ async function main() {
   const job = crypto.randomBytes(4).toString('hex');
 
   const conn = await amqp.connect(amqpUrl());
+  conn.on('error', (err) => console.error(`producer: ${err.message}`));
   const ch = await conn.createConfirmChannel();
   await ch.assertQueue(JOBS, {durable: true});
   let n = 0;

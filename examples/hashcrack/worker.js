@@ -21,12 +21,20 @@ async function main() {
   const slowMs = Number(opt.slow);
   const conn = await amqp.connect(amqpUrl());
   let stopping = false;
+  // 'close' below reports the loss; without an 'error' listener amqplib would throw instead.
+  conn.on('error', (err) => console.error(`${opt.name}: ${err.message}`));
   conn.on('close', () => {
     if (stopping) return;
     console.error(`${opt.name}: connection to the broker lost`);
     process.exit(1);
   });
   const ch = await conn.createConfirmChannel();
+  ch.on('error', (err) => console.error(`${opt.name}: ${err.message}`));
+  ch.on('close', () => {
+    if (stopping) return;
+    console.error(`${opt.name}: channel closed`);
+    process.exit(1);
+  });
   await ch.assertQueue(JOBS, {durable: true});
   await ch.assertQueue(RESULTS, {durable: true});
   await ch.prefetch(1);

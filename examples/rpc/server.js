@@ -28,6 +28,8 @@ function handle(request) {
 async function main() {
   const conn = await amqp.connect(amqpUrl());
   let stopping = false;
+  // 'close' below reports the loss; without an 'error' listener amqplib would throw instead.
+  conn.on('error', (err) => console.error(`rpc server: ${err.message}`));
   conn.on('close', () => {
     if (stopping) return;
     console.error('connection to the broker lost');
