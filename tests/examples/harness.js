@@ -75,7 +75,8 @@ class Broker {
                        '--data-dir', this.dataDir],
                       {stdio: ['ignore', 'ignore', 'pipe']});
     this.proc.stderr.on('data', (d) => { this.log += d; });
-    this.exited = new Promise((r) => this.proc.on('exit', (code, signal) => r(code ?? signal)));
+    // 'close', not 'exit': by then every line the program printed has been read.
+    this.exited = new Promise((r) => this.proc.on('close', (code, signal) => r(code ?? signal)));
     await until('warrend to listen', () => {
       if (this.proc.exitCode !== null) throw new Error(`warrend exited:\n${this.log}`);
       return this.log.includes(`amqp listening on 127.0.0.1:${this.port}`);
@@ -120,7 +121,12 @@ class Program {
       env: {...process.env, ...env},
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.exited = new Promise((r) => this.proc.on('exit', (code, signal) => r(code ?? signal)));
+    // 'close', not 'exit': by then every line the program printed has been read.
+    this.closed = false;
+    this.exited = new Promise((r) => this.proc.on('close', (code, signal) => {
+      this.closed = true;
+      r(code ?? signal);
+    }));
     let partial = '';
     const collect = (d) => {
       const parts = (partial + d).split('\n');
@@ -137,7 +143,7 @@ class Program {
 
   waitFor(pattern, timeoutMs = 15000) {
     return until(`${this.name} to print ${pattern}`, () => {
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
+      if (this.closed) {
         const line = this.lines.find((l) => pattern.test(l));
         if (line) return line;
         throw new Error(`${this.name} exited (${this.proc.exitCode ?? this.proc.signalCode}) ` +
@@ -148,7 +154,7 @@ class Program {
   }
 
   async stop(signal = 'SIGTERM') {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
+    if (!this.closed) this.proc.kill(signal);
     return this.exited;
   }
 }
