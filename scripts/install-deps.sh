@@ -24,7 +24,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Node clients for the integration tests, pinned by tests/integration/node/package-lock.json.
-if [ -f tests/integration/node/package-lock.json ] && [ ! -d tests/integration/node/node_modules ]; then
-  (cd tests/integration/node && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# Node packages, pinned by their package-lock.json: the integration tests' clients, and the
+# example applications' (amqplib, ws, level, and playwright-core for their browser test).
+for dir in tests/integration/node examples; do
+  if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules" ]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
