@@ -28,8 +28,9 @@ def free_port():
 class Warrend:
     """A warrend process on a free port with its own data dir; stderr goes to a log file."""
 
-    def __init__(self, binary, extra_args=()):
+    def __init__(self, binary, extra_args=(), env=None):
         self.binary = binary
+        self.env = env  # extra environment variables for the broker process
         self.data_dir = tempfile.mkdtemp(prefix="warren-it-")
         self.log_path = os.path.join(self.data_dir, "warrend.log")
         self.port = free_port()
@@ -44,7 +45,8 @@ class Warrend:
         self.proc = subprocess.Popen(
             [self.binary, "--amqp-port", str(self.port), "--data-dir", self.data_arg,
              "--bind", "127.0.0.1"] + self.extra_args,
-            stdout=self.log, stderr=self.log)
+            stdout=self.log, stderr=self.log,
+            env=dict(os.environ, **self.env) if self.env else None)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -1,15 +1,18 @@
 """Memory footprint that users size machines by (issue 6: RSS per idle connection).
 
 These assert bounds on warrend's resident memory (VmRSS), not on time: nothing here depends on
-how fast the machine is. The bounds are for the release build; under AddressSanitizer every
-allocation carries redzones and freed memory sits in a quarantine, so the bound is looser there
-(the test still fails if connections keep their 128 KiB read buffers, as they did before).
+how fast the machine is. Under AddressSanitizer every allocation carries redzones, so the
+per-connection bound is looser there (the test still fails if connections keep their 128 KiB read
+buffers, as they did before), and the burst test turns ASan's quarantine of freed blocks off for
+its broker (that quarantine alone holds up to 256 MiB: CI once failed on exactly that).
 """
 import os
 import time
 
 import amqp
+import pytest
 
+from conftest import Warrend
 from helpers import uid
 
 ASAN = "asan" in os.environ.get("WARREN_BIN", "")
@@ -64,8 +67,25 @@ def test_idle_connections_cost_a_few_kib_each(warrend):
             c.close()
 
 
-def test_a_delivery_burst_does_not_leave_a_connection_large(warrend):
+@pytest.fixture
+def warrend_no_quarantine(warrend_bin):
+    """A broker whose freed memory is not held back by AddressSanitizer.
+
+    ASan keeps up to 256 MiB of freed blocks in its quarantine (to catch use-after-free), so under
+    ASan the RSS after a 64 MiB burst says nothing about Warren's own buffers. This one broker runs
+    with the quarantine off; it is still fully instrumented (overflows, leaks, UB)."""
+    env = None
+    if ASAN:
+        env = {"ASAN_OPTIONS": ":".join(
+            o for o in (os.environ.get("ASAN_OPTIONS", ""), "quarantine_size_mb=0") if o)}
+    w = Warrend(warrend_bin, env=env).start()
+    yield w
+    assert w.stop() == 0
+
+
+def test_a_delivery_burst_does_not_leave_a_connection_large(warrend_no_quarantine):
     """A consumer that just received 64 MiB gives its write buffers back once idle."""
+    warrend = warrend_no_quarantine
     pid = warrend.proc.pid
     c = amqp.Connection(f"127.0.0.1:{warrend.port}", userid="guest", password="guest",
                         heartbeat=0)
@@ -73,6 +93,7 @@ def test_a_delivery_burst_does_not_leave_a_connection_large(warrend):
     ch = c.channel()
     q = uid("burst")
     ch.queue_declare(q, exclusive=True)
+    before = rss_kb(pid)
     body = b"x" * (1 << 20)
     n = 64
     for _ in range(n):
@@ -87,4 +108,6 @@ def test_a_delivery_burst_does_not_leave_a_connection_large(warrend):
     after = rss_kb(pid)
     c.close()
     # Before buffers were released when idle, the connection kept ~2 x 8 MiB of write buffers.
-    assert after < (200 if ASAN else 12) * 1024, f"RSS {after} KiB after the burst"
+    # Measured growth once idle: 0.6 MiB (release), 2.9 MiB (ASan without quarantine).
+    grown = after - before
+    assert grown < 8 * 1024, f"RSS grew by {grown} KiB ({before} -> {after}) after the burst"
