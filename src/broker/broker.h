@@ -285,6 +285,7 @@ class Vhost {
   QueuePtr CreateReplyQueue();
 
   QueuePtr FindQueue(const std::string& name) const;
+  size_t queue_count() const { return queues_.size(); }
   const Exchange* FindExchange(const std::string& name) const;
 
   // Durable definitions (definitions.cc): appended to RabbitMQ definitions-export lists.
