@@ -321,6 +321,8 @@ class Vhost {
   std::unordered_map<std::string, Exchange> exchanges_;
   std::unordered_map<std::string, QueuePtr> queues_;
   std::unordered_map<std::string, QueuePtr> reply_queues_;
+  // Names of exclusive queues by owning connection id.
+  std::unordered_map<uint64_t, std::vector<std::string>> exclusive_;
 };
 
 class Broker {
