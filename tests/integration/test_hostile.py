@@ -293,6 +293,34 @@ def test_exchange_name_with_cr_lf_is_stripped(rawconn, healthy):
     c.expect((40, 11))
 
 
+def test_queue_name_with_cr_lf_is_stripped_in_declare_and_delete(rawconn, healthy):
+    c = opened(rawconn)
+    name = uid("q")
+    c.send(raw.method_frame(1, raw.QUEUE_DECLARE, raw.queue_declare(name[:3] + "\r\n" + name[3:])))
+    assert c.expect(raw.QUEUE_DECLARE_OK).args().shortstr() == name
+    c.send(raw.method_frame(1, (50, 40), struct.pack(">H", 0) + raw.shortstr(name + "\n") +
+                            raw.bits()))
+    c.expect((50, 41))
+    # queue.purge keeps them (RabbitMQ 3.10): that name does not exist.
+    c.send(raw.method_frame(1, (50, 30), struct.pack(">H", 0) + raw.shortstr(name + "\r") +
+                            raw.bits()))
+    ch, code, text, cls, meth = c.expect_channel_close()
+    assert (code, cls, meth) == (404, 50, 30)
+    assert text == f"NOT_FOUND - no queue '{name}\r' in vhost '/'"
+
+
+def test_256_byte_name_is_frame_error_with_rabbitmqs_truncated_text(rawconn, healthy):
+    # A shortstr cannot hold 256 bytes: a 255 length byte leaves one stray byte before the
+    # next field, so the arguments do not decode.
+    c = opened(rawconn)
+    c.send(raw.method_frame(1, raw.QUEUE_DECLARE, struct.pack(">H", 0) + b"\xff" + b"a" * 256 +
+                            raw.bits() + raw.table({})))
+    code, text, cls, meth = c.expect_connection_close()
+    assert (code, cls, meth) == (501, 50, 10)
+    assert text.startswith("FRAME_ERROR - cannot decode <<0,0,255,97,97,")
+    assert len(text) == 255 and text.endswith("...")
+
+
 def test_deeply_nested_table_does_not_crash(rawconn, healthy):
     c = opened(rawconn)
     nested = {}

@@ -227,6 +227,7 @@ TEST(Methods, ReplyCodeTableMatchesRabbitMq) {
   EXPECT_EQ(MakeClose(404, "no queue 'q' in vhost '/'").reply_text,
             "NOT_FOUND - no queue 'q' in vhost '/'");
   EXPECT_EQ(MakeClose(406, std::string(400, 'x')).reply_text.size(), 255u);
+  EXPECT_EQ(MakeClose(406, std::string(400, 'x')).reply_text.substr(249), "xxx...");
 }
 
 TEST(Methods, BitsPackIntoOneOctet) {

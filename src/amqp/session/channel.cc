@@ -36,8 +36,9 @@ void ApplySenderSelected(BasicProperties& props, broker::Message& m) {
   }
 }
 
-// RabbitMQ 3.10 removes CR and LF from exchange names in exchange.declare and exchange.delete
-// (checked against it; queue names keep them).
+// RabbitMQ 3.10 removes CR and LF from exchange names in exchange.declare and exchange.delete,
+// and from queue names in queue.declare and queue.delete (checked against it; queue.purge,
+// queue.bind and basic.* keep them).
 std::string StripCrLf(std::string name) {
   std::erase_if(name, [](char c) { return c == '\r' || c == '\n'; });
   return name;
@@ -299,19 +300,20 @@ std::optional<Close> Channel::Handle(const ExchangeUnbind& m) {
 }
 
 std::optional<Close> Channel::Handle(const QueueDeclare& m) {
+  const std::string queue = StripCrLf(m.queue);
   const uint32_t max_queues = conn_.config().max_queues;
   if (max_queues != 0 && !m.passive && conn_.vhost().queue_count() >= max_queues &&
-      (m.queue.empty() || conn_.vhost().FindQueue(m.queue) == nullptr)) {
+      (queue.empty() || conn_.vhost().FindQueue(queue) == nullptr)) {
     // RabbitMQ 3.10 (rabbit_amqqueue:check_vhost_queue_limit) names the queue, generated
     // names included.
-    const std::string name = m.queue.empty() ? RandomName("amq.gen-") : m.queue;
+    const std::string name = queue.empty() ? RandomName("amq.gen-") : queue;
     return MakeClose(kPreconditionFailed,
                      "cannot declare queue '" + name + "': queue limit in vhost '" +
                          conn_.vhost().name() + "' (" + std::to_string(max_queues) + ") is reached",
                      m.kClassId, m.kMethodId);
   }
   // A passive declare of "" does not mean the last declared queue (RabbitMQ: 404).
-  auto r = conn_.vhost().QueueDeclare(m.queue, m.passive, m.durable, m.exclusive, m.auto_delete,
+  auto r = conn_.vhost().QueueDeclare(queue, m.passive, m.durable, m.exclusive, m.auto_delete,
                                       m.arguments, conn_.id());
   if (!r.ok()) return Fail(m.kClassId, m.kMethodId, *r.error);
   last_queue_ = r.value->queue;
@@ -359,7 +361,7 @@ std::optional<Close> Channel::Handle(const QueuePurge& m) {
 }
 
 std::optional<Close> Channel::Handle(const QueueDelete& m) {
-  std::string q = m.queue;
+  std::string q = StripCrLf(m.queue);
   if (auto e = ResolveQueue(q, m.kClassId, m.kMethodId)) return e;
   auto r = conn_.vhost().QueueDelete(q, m.if_unused, m.if_empty, conn_.id());
   if (!r.ok()) return Fail(m.kClassId, m.kMethodId, *r.error);
