@@ -105,7 +105,7 @@ bool Connection::AlarmOn() const {
 namespace {
 // connection.blocked's reason, RabbitMQ's words for its resource alarms.
 std::string BlockReason(bool memory, bool disk) {
-  if (memory && disk) return "low on memory & low on disk";
+  if (memory && disk) return "low on memory & disk";  // "low on " + reasons joined by " & "
   return memory ? "low on memory" : "low on disk";
 }
 }  // namespace
