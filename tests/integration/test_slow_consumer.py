@@ -4,6 +4,7 @@ Above limits.write_buffer_bytes of unwritten output a connection's consumers get
 deliveries: messages wait in the queue (or go to other consumers) and flow again once the peer
 reads. Memory is measured as the broker process's resident set (/proc/PID/status).
 """
+import os
 import socket
 import threading
 import time
@@ -16,6 +17,9 @@ from conftest import Warrend
 from helpers import uid
 
 MSG = 100 * 1024
+# Under AddressSanitizer freed memory sits in a quarantine (256 MiB by default), so RSS says
+# nothing about what the broker holds; the delivery assertions still apply.
+ASAN = "asan" in os.environ.get("WARREN_BIN", "")
 WRITE_BUFFER = 1 << 20
 
 
@@ -91,7 +95,8 @@ def test_stalled_consumer_does_not_grow_memory_and_others_keep_receiving(broker)
     held = n - len(received)
     assert held <= 100, f"the stalled consumer was handed {held} messages ({held * MSG} bytes)"
     # 200 MB went through; the broker never held more than a fraction of it.
-    assert peak - base < 100 * 1024 * 1024, f"RSS grew from {base} to {peak}"
+    if not ASAN:
+        assert peak - base < 100 * 1024 * 1024, f"RSS grew from {base} to {peak}"
     # The stalled consumer goes away: what it was handed is requeued to the healthy one.
     stalled.close()
     deadline = time.time() + 30
