@@ -6,22 +6,86 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <string>
 #include <system_error>
 
 #include "amqp/session/session.h"
 #include "base/logging.h"
+#include "base/memory.h"
 #include "broker/broker.h"
 #include "config/config.h"
 #include "net/server.h"
 #include "storage/store.h"
 
 namespace {
+
+// File descriptors kept for the data dir, logs and the listener; the rest can be connections.
+constexpr uint64_t kReservedFds = 64;
+
+// Raises the soft RLIMIT_NOFILE to the hard limit (RabbitMQ needs the same ulimit tuning) and
+// returns the resulting soft limit.
+uint64_t RaiseFileLimit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 32 : static_cast<uint64_t>(lim.rlim_cur);
+}
+
+// Samples resident memory every second and raises or clears the memory alarm.
+class MemoryMonitor {
+ public:
+  MemoryMonitor(boost::asio::io_context& io, warren::MemoryAlarm& alarm, uint64_t limit)
+      : timer_(io), alarm_(alarm), limit_(limit) {}
+  void Start() {
+    Check();
+    timer_.expires_after(std::chrono::seconds(1));
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) Start();
+    });
+  }
+  void Stop() { timer_.cancel(); }
+
+ private:
+  void Check() {
+    uint64_t rss = warren::ResidentBytes();
+    if (rss > limit_) {
+      // Freed message buffers may still count as resident: hand them back before deciding.
+      warren::ReleaseFreeMemory();
+      rss = warren::ResidentBytes();
+    }
+    const bool on = rss > limit_;
+    if (on == alarm_.on()) return;
+    static const auto log = warren::GetLogger("app");
+    if (on) {
+      log->warn(
+          "memory alarm: resident memory {} bytes is above the high-water mark of {} bytes; "
+          "publishers are blocked",
+          rss, limit_);
+    } else {
+      log->info("memory alarm cleared: resident memory {} bytes; publishers resume", rss);
+    }
+    alarm_.Set(on);
+  }
+
+  boost::asio::steady_timer timer_;
+  warren::MemoryAlarm& alarm_;
+  uint64_t limit_;
+};
 
 int Main(int argc, char** argv) {
   using namespace warren;
@@ -59,6 +123,19 @@ int Main(int argc, char** argv) {
   amqp_opts.bind = cfg.bind;
   amqp_opts.port = cfg.amqp_port;
   amqp_opts.max_connections = cfg.max_connections;
+  amqp_opts.max_pending_output = cfg.write_buffer_bytes;
+  const uint64_t fd_limit = RaiseFileLimit();
+  const uint64_t fd_budget = fd_limit > 2 * kReservedFds ? fd_limit - kReservedFds : kReservedFds;
+  if (cfg.max_connections == 0 || cfg.max_connections > fd_budget) {
+    amqp_opts.max_connections = static_cast<uint32_t>(std::min<uint64_t>(fd_budget, UINT32_MAX));
+    // Expected with the default (0 = unlimited); worth a warning when configured higher.
+    log->log(cfg.max_connections == 0 ? spdlog::level::info : spdlog::level::warn,
+             "open file limit is {}: at most {} connections (limits.max_connections = {}, 0 = "
+             "unlimited); raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) for more",
+             fd_limit, amqp_opts.max_connections, cfg.max_connections);
+  } else {
+    log->info("open file limit is {}; limits.max_connections = {}", fd_limit, cfg.max_connections);
+  }
   storage::StoreOptions store_opts;
   store_opts.data_dir = cfg.data_dir;
   store_opts.segment_bytes = cfg.segment_bytes;
@@ -76,7 +153,23 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "warrend: %s\n", err->c_str());
     return 1;
   }
+  MemoryAlarm memory_alarm;
+  const uint64_t ram = TotalRamBytes();
+  const uint64_t memory_limit =
+      cfg.memory_high_watermark_bytes != 0
+          ? cfg.memory_high_watermark_bytes
+          : static_cast<uint64_t>(static_cast<double>(ram) * cfg.memory_high_watermark);
+  log->info("memory high-water mark: {} bytes ({} of {} bytes of RAM)", memory_limit,
+            cfg.memory_high_watermark_bytes != 0 ? std::string("absolute")
+                                                 : std::to_string(cfg.memory_high_watermark),
+            ram);
+  MemoryMonitor memory_monitor(io, memory_alarm, memory_limit == 0 ? UINT64_MAX : memory_limit);
   amqp::SessionConfig session_cfg;
+  session_cfg.memory_alarm = &memory_alarm;
+  session_cfg.max_queues = cfg.max_queues;
+  session_cfg.handshake_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
+  session_cfg.consumer_timeout = std::chrono::milliseconds(cfg.consumer_timeout_ms);
+  session_cfg.write_buffer_bytes = cfg.write_buffer_bytes;
   session_cfg.frame_max = cfg.frame_max;
   session_cfg.channel_max = cfg.channel_max;
   session_cfg.heartbeat = cfg.heartbeat;
@@ -92,9 +185,11 @@ int Main(int argc, char** argv) {
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& e, int signo) {
     if (e) return;
-    log->info("received {}, shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
-    amqp.Stop();
-    io.stop();
+    log->info("received {}, shutting down; closing {} connections",
+              signo == SIGTERM ? "SIGTERM" : "SIGINT", amqp.connection_count());
+    memory_monitor.Stop();
+    // Clients get connection.close 320 CONNECTION_FORCED first, as from RabbitMQ.
+    amqp.Shutdown(std::chrono::seconds(3), [&io] { io.stop(); });
   });
   auto port = amqp.Listen();
   if (!port) {
@@ -103,6 +198,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
+  memory_monitor.Start();
   io.run();
   // Connections closed by Stop() are released by handlers still queued: run them now, while the
   // broker and the store they point to are alive (not in io_context's destructor).

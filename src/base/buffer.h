@@ -28,8 +28,11 @@ class ByteBuffer {
   void Reserve(size_t n) { data_.reserve(n); }
   size_t capacity() const { return data_.capacity(); }
   // An empty buffer holding more than `limit` bytes of capacity gives it back.
-  void ReleaseIfEmptyAndAbove(size_t limit) {
-    if (data_.empty() && data_.capacity() > limit) std::vector<std::byte>().swap(data_);
+  // Returns true if it gave its capacity back.
+  bool ReleaseIfEmptyAndAbove(size_t limit) {
+    if (!data_.empty() || data_.capacity() <= limit) return false;
+    std::vector<std::byte>().swap(data_);
+    return true;
   }
   void Resize(size_t n) { data_.resize(n); }
   std::span<const std::byte> span() const { return {data_.data(), data_.size()}; }

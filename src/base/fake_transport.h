@@ -16,13 +16,14 @@ class FakeTransport : public Transport {
   ConnectionId id() const override { return ConnectionId(1); }
   const std::string& peer() const override { return peer_; }
   bool peer_is_loopback() const override { return loopback; }
-  size_t pending_output() const override { return 0; }
+  size_t pending_output() const override { return pending; }
 
   int flushes = 0;
   bool closed = false;
   bool aborted = false;
   bool loopback = true;
   bool reading = true;
+  size_t pending = 0;  // what pending_output() reports
 
  private:
   std::string peer_ = "test:1";

@@ -51,6 +51,12 @@ class ProtocolHandler {
   // The socket is closed (by either side). The handler releases broker resources here:
   // exclusive queues, consumers, unacked deliveries are requeued.
   virtual void OnClosed() = 0;
+  // A write completed: pending_output() went down. A handler that stopped handing deliveries
+  // to this connection because its write buffer was full resumes here.
+  virtual void OnOutputDrained() {}
+  // The server is shutting down: say goodbye (AMQP: connection.close 320) and close after
+  // flushing. net force-closes whatever is still open after a grace period.
+  virtual void OnServerShutdown() {}
 };
 
 }  // namespace warren

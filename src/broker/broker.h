@@ -285,6 +285,7 @@ class Vhost {
   QueuePtr CreateReplyQueue();
 
   QueuePtr FindQueue(const std::string& name) const;
+  size_t queue_count() const { return queues_.size(); }
   const Exchange* FindExchange(const std::string& name) const;
 
   // Durable definitions (definitions.cc): appended to RabbitMQ definitions-export lists.
@@ -320,6 +321,8 @@ class Vhost {
   std::unordered_map<std::string, Exchange> exchanges_;
   std::unordered_map<std::string, QueuePtr> queues_;
   std::unordered_map<std::string, QueuePtr> reply_queues_;
+  // Names of exclusive queues by owning connection id.
+  std::unordered_map<uint64_t, std::vector<std::string>> exclusive_;
 };
 
 class Broker {

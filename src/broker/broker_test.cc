@@ -168,6 +168,31 @@ TEST(Vhost, EquivalenceAndExclusivityErrors) {
   EXPECT_NE(v.FindQueue("q"), nullptr);
 }
 
+TEST(Vhost, ClosingAConnectionDeletesOnlyItsExclusiveQueues) {
+  Vhost v("/");
+  ConnectionId a(1), b(2), c(3);
+  for (int i = 0; i < 3; ++i) {
+    v.QueueDeclare("a" + std::to_string(i), false, false, true, false, {}, a);
+    v.QueueDeclare("b" + std::to_string(i), false, false, true, false, {}, b);
+  }
+  v.QueueDeclare("shared", false, false, false, false, {}, a);
+  // Deleted by hand, then a queue of another owner takes the name: closing `a` leaves it.
+  ASSERT_TRUE(v.QueueDelete("a1", false, false, a).ok());
+  v.QueueDeclare("a1", false, false, true, false, {}, c);
+  EXPECT_EQ(v.queue_count(), 7u);
+  v.OnConnectionClosed(a);
+  EXPECT_EQ(v.FindQueue("a0"), nullptr);
+  EXPECT_EQ(v.FindQueue("a2"), nullptr);
+  EXPECT_NE(v.FindQueue("a1"), nullptr) << "now owned by c";
+  EXPECT_NE(v.FindQueue("shared"), nullptr);
+  for (int i = 0; i < 3; ++i) EXPECT_NE(v.FindQueue("b" + std::to_string(i)), nullptr);
+  v.OnConnectionClosed(a);  // again: nothing left to do
+  v.OnConnectionClosed(c);
+  EXPECT_EQ(v.FindQueue("a1"), nullptr);
+  v.OnConnectionClosed(b);
+  EXPECT_EQ(v.queue_count(), 1u);
+}
+
 TEST(Queue, RoundRobinSkipsConsumersWithoutCredit) {
   Vhost v("/");
   ConnectionId c(1);

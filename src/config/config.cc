@@ -30,6 +30,27 @@ struct Key {
   std::function<std::string(const std::string&)> check_str = nullptr;  // "" if ok
 };
 
+// A fraction in (0, 1], written as a string ("0.4") so the key table stays int/string.
+std::string CheckFraction(const std::string& v) {
+  size_t used = 0;
+  double d = 0;
+  try {
+    d = std::stod(v, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size() || !(d > 0.0) || d > 1.0) {
+    return "must be a number in (0, 1], got '" + v + "'";
+  }
+  return "";
+}
+
+std::string FormatFraction(double d) {
+  std::ostringstream os;
+  os << d;
+  return os.str();
+}
+
 std::string CheckLogLevel(const std::string& v) {
   for (const char* l : {"trace", "debug", "info", "warning", "warn", "error", "critical", "off"}) {
     if (v == l) return "";
@@ -68,20 +89,48 @@ const std::vector<Key>& Keys() {
       {"log.level", "--log-level",
        "Log level: trace, debug, info, warning, error, critical, off. Logs go to stderr.",
        Kind::kString, 0, 0, true, STR_KEY(log_level, CheckLogLevel)},
-      {"limits.frame_max", nullptr,
+      {"limits.frame_max", "--frame-max",
        "Largest frame the server accepts and offers in connection.tune (bytes).", Kind::kInt, 4096,
        1048576, true, INT_KEY(frame_max)},
-      {"limits.channel_max", nullptr, "Most channels per connection, offered in connection.tune.",
-       Kind::kInt, 1, 65535, true, INT_KEY(channel_max)},
+      {"limits.channel_max", "--channel-max",
+       "Most channels per connection, offered in connection.tune.", Kind::kInt, 1, 65535, true,
+       INT_KEY(channel_max)},
       {"limits.heartbeat", nullptr,
        "Heartbeat interval offered in connection.tune (seconds; 0 disables).", Kind::kInt, 0, 65535,
        true, INT_KEY(heartbeat)},
-      {"limits.max_message_size", nullptr,
-       "Largest message body accepted (bytes); larger publishes get 406 PRECONDITION_FAILED.",
+      {"limits.max_message_size", "--max-message-size",
+       "Largest message body accepted (bytes); larger publishes get 406 PRECONDITION_FAILED on "
+       "the channel (RabbitMQ 3.10's default: 128 MiB).",
        Kind::kInt, 1, 536870912, true, INT_KEY(max_message_size)},
-      {"limits.max_connections", nullptr,
-       "Most concurrent client connections (0 = unlimited); extra ones are closed at once.",
+      {"limits.max_connections", "--max-connections",
+       "Most concurrent client connections (0 = unlimited); extra ones are accepted and closed "
+       "at once, before connection.start. Also bounded by the open-file limit (logged at start).",
        Kind::kInt, 0, 10000000, true, INT_KEY(max_connections)},
+      {"limits.max_queues", "--max-queues",
+       "Most queues per vhost (0 = unlimited); declaring one more gets 406 PRECONDITION_FAILED "
+       "on the channel.",
+       Kind::kInt, 0, 100000000, true, INT_KEY(max_queues)},
+      {"limits.handshake_timeout", "--handshake-timeout",
+       "Milliseconds a client has from connecting to connection.open-ok; a slower or stalled "
+       "one is disconnected.",
+       Kind::kInt, 100, 3600000, true, INT_KEY(handshake_timeout_ms)},
+      {"limits.consumer_timeout", "--consumer-timeout",
+       "Milliseconds a delivery may stay unacknowledged before its channel is closed with 406 "
+       "PRECONDITION_FAILED (0 = never). Checked every second.",
+       Kind::kInt, 0, 2147483647, true, INT_KEY(consumer_timeout_ms)},
+      {"limits.write_buffer_bytes", "--write-buffer-bytes",
+       "Bytes waiting to be written to one connection above which its consumers get no more "
+       "deliveries (they wait in the queue) and its socket is not read, until it drains.",
+       Kind::kInt, 65536, int64_t{1} << 34, true, INT_KEY(write_buffer_bytes)},
+      {"memory.high_watermark", nullptr,
+       "Fraction of total RAM (a string, \"0.4\") of resident memory above which the memory "
+       "alarm blocks publishers (connection.blocked \"low on memory\"). Checked every second.",
+       Kind::kString, 0, 0, true, nullptr, nullptr,
+       [](const Config& c) { return FormatFraction(c.memory_high_watermark); },
+       [](Config& c, std::string v) { c.memory_high_watermark = std::stod(v); }, CheckFraction},
+      {"memory.high_watermark_bytes", "--memory-high-watermark-bytes",
+       "Absolute memory high-water mark in bytes; when > 0 it replaces memory.high_watermark.",
+       Kind::kInt, 0, int64_t{1} << 50, true, INT_KEY(memory_high_watermark_bytes)},
       {"server.shards", nullptr,
        "I/O threads. Only 1 is supported today (docs/decisions/0001-one-shard-first.md).",
        Kind::kInt, 1, 1, true, INT_KEY(shards)},

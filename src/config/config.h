@@ -30,6 +30,13 @@ struct Config {
   uint16_t heartbeat = 60;
   uint64_t max_message_size = 134217728;
   uint32_t max_connections = 0;
+  uint32_t max_queues = 0;                   // per vhost; 0 = unlimited
+  uint32_t handshake_timeout_ms = 10'000;    // RabbitMQ's handshake_timeout
+  uint32_t consumer_timeout_ms = 1'800'000;  // RabbitMQ's consumer_timeout; 0 = off
+  uint64_t write_buffer_bytes = 8u << 20;    // per connection, before dispatch pauses
+  // [memory]
+  double memory_high_watermark = 0.4;        // of total RAM (vm_memory_high_watermark.relative)
+  uint64_t memory_high_watermark_bytes = 0;  // absolute; overrides the fraction when > 0
   // [server]
   uint32_t shards = 1;
 };

@@ -30,6 +30,30 @@ TEST(Config, DefaultsMatchRabbitMq) {
   EXPECT_EQ(c.log_level, "info");
 }
 
+TEST(Config, ResourceLimitDefaultsMatchRabbitMq) {
+  auto p = Parse({});
+  const Config& c = std::get<config::Run>(p).config;
+  EXPECT_EQ(c.handshake_timeout_ms, 10000u);
+  EXPECT_EQ(c.consumer_timeout_ms, 1800000u);
+  EXPECT_DOUBLE_EQ(c.memory_high_watermark, 0.4);
+  EXPECT_EQ(c.memory_high_watermark_bytes, 0u);
+  EXPECT_EQ(c.max_queues, 0u);
+}
+
+TEST(Config, MemoryHighWatermarkIsAFraction) {
+  Config c;
+  EXPECT_EQ(ApplyToml("[memory]\nhigh_watermark = \"0.25\"\n", "w.toml", c), "");
+  EXPECT_DOUBLE_EQ(c.memory_high_watermark, 0.25);
+  EXPECT_EQ(ApplyToml("[memory]\nhigh_watermark = \"1.5\"\n", "w.toml", c),
+            "key 'memory.high_watermark' must be a number in (0, 1], got '1.5' in w.toml");
+  EXPECT_EQ(ApplyToml("[memory]\nhigh_watermark = \"0.4x\"\n", "w.toml", c),
+            "key 'memory.high_watermark' must be a number in (0, 1], got '0.4x' in w.toml");
+  auto p = Parse({"--memory-high-watermark-bytes", "1000000", "--consumer-timeout", "0"});
+  const Config& f = std::get<config::Run>(p).config;
+  EXPECT_EQ(f.memory_high_watermark_bytes, 1000000u);
+  EXPECT_EQ(f.consumer_timeout_ms, 0u);
+}
+
 TEST(Config, FlagsOverride) {
   auto p = Parse({"--amqp-port", "0", "--data-dir", "/tmp/x", "--log-level", "debug"});
   const Config& c = std::get<config::Run>(p).config;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/logging.h"
+#include "base/memory.h"
 
 namespace warren::net {
 
@@ -53,11 +54,13 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
     MaybeRead();
   }
 
-  void Tick(std::chrono::steady_clock::time_point now) {
-    if (closed_) return;
+  // Returns true if it gave large buffers back.
+  bool Tick(std::chrono::steady_clock::time_point now) {
+    if (closed_) return false;
     handler_->OnTick(now);
-    if (!read_since_tick_) ShrinkWriteBuffers();
+    const bool released = !read_since_tick_ && !closed_ && ShrinkWriteBuffers();
     read_since_tick_ = false;
+    return released;
   }
 
   // Transport.
@@ -97,6 +100,12 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
   bool peer_is_loopback() const override { return loopback_; }
   size_t pending_output() const override {
     return wbuf_.size() + (handler_ ? handler_->Output().size() : 0);
+  }
+
+  void SayGoodbye() {
+    if (closed_) return;
+    handler_->OnServerShutdown();
+    RequestFlush();
   }
 
   void Shutdown() {
@@ -154,9 +163,10 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
 
   // A connection that read nothing for a tick gives back the write buffers' capacity a burst
   // left large (the read buffer shrinks in Process once reads have become small).
-  void ShrinkWriteBuffers() {
-    if (!writing_) wbuf_.ReleaseIfEmptyAndAbove(kMaxReadChunk);
-    handler_->Output().ReleaseIfEmptyAndAbove(kMaxReadChunk);
+  bool ShrinkWriteBuffers() {
+    bool released = !writing_ && wbuf_.ReleaseIfEmptyAndAbove(kMaxReadChunk);
+    released = handler_->Output().ReleaseIfEmptyAndAbove(kMaxReadChunk) || released;
+    return released;
   }
 
   // Hands everything buffered to the handler, writes its output, reads on.
@@ -196,6 +206,8 @@ class TcpConnection : public Transport, public std::enable_shared_from_this<TcpC
                           self->Shutdown();
                           return;
                         }
+                        self->handler_->OnOutputDrained();
+                        if (self->closed_) return;
                         self->Flush();
                         self->MaybeRead();
                       });
@@ -228,7 +240,9 @@ Server::Server(asio::io_context& io, HandlerFactory factory, ServerOptions optio
       factory_(std::move(factory)),
       options_(std::move(options)),
       acceptor_(io),
-      tick_timer_(io) {}
+      tick_timer_(io),
+      accept_timer_(io),
+      shutdown_timer_(io) {}
 
 Server::~Server() { Stop(); }
 
@@ -254,11 +268,21 @@ void Server::Accept() {
     if (stopped_) return;
     if (ec) {
       if (ec != asio::error::operation_aborted) {
-        Log()->warn("{}: accept failed: {}", options_.name, ec.message());
-        Accept();
+        // Out of file descriptors (EMFILE) fails again at once: retry a little later instead
+        // of spinning, and say so once per burst.
+        if (!accept_backoff_) {
+          Log()->warn("{}: accept failed: {} ({} connections open); retrying in 100 ms",
+                      options_.name, ec.message(), connections_.size());
+        }
+        accept_backoff_ = true;
+        accept_timer_.expires_after(std::chrono::milliseconds(100));
+        accept_timer_.async_wait([this](boost::system::error_code e) {
+          if (!e && !stopped_) Accept();
+        });
       }
       return;
     }
+    accept_backoff_ = false;
     if (options_.max_connections != 0 && connections_.size() >= options_.max_connections) {
       Log()->warn("{}: refusing connection: max_connections ({}) reached", options_.name,
                   options_.max_connections);
@@ -285,12 +309,47 @@ void Server::Tick() {
     std::vector<std::shared_ptr<TcpConnection>> conns;
     conns.reserve(connections_.size());
     for (auto& [id, c] : connections_) conns.push_back(c);
-    for (auto& c : conns) c->Tick(now);
+    bool released = false;
+    for (auto& c : conns) released = c->Tick(now) || released;
+    // A burst's buffers (and the messages it carried) were freed in the middle of the heap,
+    // where the allocator keeps them: hand them back so RSS follows the idle footprint.
+    if (released) ReleaseFreeMemory();
     Tick();
   });
 }
 
 void Server::Remove(uint64_t id) { connections_.erase(id); }
+
+void Server::Shutdown(std::chrono::milliseconds grace, std::function<void()> done) {
+  if (stopped_) {
+    done();
+    return;
+  }
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  accept_timer_.cancel();
+  std::vector<std::shared_ptr<TcpConnection>> conns;
+  for (auto& [id, c] : connections_) conns.push_back(c);
+  for (auto& c : conns) c->SayGoodbye();
+  shutdown_deadline_ = std::chrono::steady_clock::now() + grace;
+  AwaitDrained(std::move(done));
+}
+
+void Server::AwaitDrained(std::function<void()> done) {
+  if (connections_.empty() || std::chrono::steady_clock::now() >= shutdown_deadline_) {
+    if (!connections_.empty()) {
+      Log()->info("{}: {} connections did not close within the grace period; closing them",
+                  options_.name, connections_.size());
+    }
+    Stop();
+    done();
+    return;
+  }
+  shutdown_timer_.expires_after(std::chrono::milliseconds(20));
+  shutdown_timer_.async_wait([this, done = std::move(done)](boost::system::error_code) mutable {
+    AwaitDrained(std::move(done));
+  });
+}
 
 void Server::Stop() {
   if (stopped_) return;
@@ -298,6 +357,8 @@ void Server::Stop() {
   boost::system::error_code ec;
   acceptor_.close(ec);
   tick_timer_.cancel();
+  accept_timer_.cancel();
+  shutdown_timer_.cancel();
   std::vector<std::shared_ptr<TcpConnection>> conns;
   for (auto& [id, c] : connections_) conns.push_back(c);
   for (auto& c : conns) c->Shutdown();

@@ -17,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -51,6 +52,9 @@ class Server {
   result<uint16_t> Listen();
   // Stops accepting and closes every connection (handlers get OnClosed()).
   void Stop();
+  // Graceful: stops accepting, lets every handler say goodbye (OnServerShutdown) and flush,
+  // waits until all connections are closed or `grace` has passed, then Stop() and done().
+  void Shutdown(std::chrono::milliseconds grace, std::function<void()> done);
   size_t connection_count() const { return connections_.size(); }
 
  private:
@@ -58,12 +62,17 @@ class Server {
   void Accept();
   void Tick();
   void Remove(uint64_t id);
+  void AwaitDrained(std::function<void()> done);
 
   boost::asio::io_context& io_;
   HandlerFactory factory_;
   ServerOptions options_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer tick_timer_;
+  boost::asio::steady_timer accept_timer_;
+  boost::asio::steady_timer shutdown_timer_;
+  std::chrono::steady_clock::time_point shutdown_deadline_{};
+  bool accept_backoff_ = false;
   std::unordered_map<uint64_t, std::shared_ptr<TcpConnection>> connections_;
   uint64_t next_id_ = 1;
   bool stopped_ = false;

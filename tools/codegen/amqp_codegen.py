@@ -316,10 +316,11 @@ def gen_source(spec, constants, methods, props):
              "  WireReader r(raw);\n  BasicProperties p;\n  const uint16_t flags = r.U16();\n"
              "  // A set continuation bit (0) announces more flag words; basic has no properties\n"
              "  // beyond the 14, so further words must be zero apart from their own continuation.\n"
+             "  // RabbitMQ 3.10 passes properties through undecoded: a continuation bit with\n"
+             "  // nothing after it, and the reserved bit 1, are accepted (checked against it).\n"
              "  if (flags & 1u) {\n    uint16_t more = 1;\n"
-             "    while (r.ok() && (more & 1u)) {\n      more = r.U16();\n"
-             "      if ((more & ~1u) != 0) return r.SyntaxError(60, 0);\n    }\n  }\n"
-             "  if ((flags & 0x2u) != 0) return r.SyntaxError(60, 0);\n")
+             "    while (r.ok() && !r.AtEnd() && (more & 1u)) {\n      more = r.U16();\n"
+             "      if ((more & ~1u) != 0) return r.SyntaxError(60, 0);\n    }\n  }\n")
     for i, f in enumerate(props):
         o.append(f"  if (flags & (1u << {15 - i})) p.{f.name} = {read_expr(f)};\n")
     o.append("  if (!r.ok() || !r.AtEnd()) return r.SyntaxError(60, 0);\n  return p;\n}\n\n")

@@ -13,7 +13,12 @@ Close MakeClose(uint16_t reply_code, std::string_view explanation, uint16_t clas
   c.reply_text = std::string(ReplyCodeName(reply_code));
   c.reply_text += " - ";
   c.reply_text += explanation;
-  if (c.reply_text.size() > 255) c.reply_text.resize(255);
+  // RabbitMQ 3.10 keeps the first 252 bytes and marks the cut with "..." (checked with a
+  // 'cannot decode <<...>>' text).
+  if (c.reply_text.size() > 255) {
+    c.reply_text.resize(252);
+    c.reply_text += "...";
+  }
   c.class_id = class_id;
   c.method_id = method_id;
   return c;

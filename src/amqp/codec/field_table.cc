@@ -53,9 +53,19 @@ const FieldValue* Find(const FieldTable& table, std::string_view key) {
 Close WireReader::SyntaxError(uint16_t class_id, uint16_t method_id) const {
   if (class_id == 0) return MakeClose(kSyntaxError, "malformed frame payload");
   const MethodInfo* info = FindMethodInfo(class_id, method_id);
-  std::string what = info ? std::string("cannot decode arguments of '") + info->name + "'"
-                          : std::string("cannot decode content header properties");
-  return MakeClose(kSyntaxError, what, class_id, method_id);
+  if (info == nullptr) {
+    return MakeClose(kSyntaxError, "cannot decode content header properties", class_id, method_id);
+  }
+  // RabbitMQ 3.10 (rabbit_binary_parser): 501 FRAME_ERROR on the connection, naming the
+  // method's argument bytes as Erlang prints a binary; MakeClose caps the text at 255 bytes.
+  std::string what = "cannot decode <<";
+  const auto args = data_.size() > 4 ? data_.subspan(4) : std::span<const std::byte>();
+  for (size_t i = 0; i < args.size() && what.size() < 260; ++i) {
+    if (i != 0) what += ',';
+    what += std::to_string(std::to_integer<int>(args[i]));
+  }
+  what += ">>";
+  return MakeClose(kFrameError, what, class_id, method_id);
 }
 
 Close UnknownMethod(uint16_t class_id, uint16_t method_id) {

@@ -159,10 +159,10 @@ TEST(Methods, DecodeMethodAsMatchesDecodeMethod) {
   auto typed = DecodeMethodAs<BasicPublish>(out.span());
   ASSERT_TRUE(typed.has_value());
   EXPECT_EQ(typed.value(), std::get<BasicPublish>(DecodeMethod(out.span()).value()));
-  // Truncated: the same 502 as the generic decoder.
+  // Truncated: the same 501 as the generic decoder (RabbitMQ 3.10: FRAME_ERROR).
   auto cut = DecodeMethodAs<BasicPublish>(out.span().first(out.size() - 1));
   ASSERT_FALSE(cut.has_value());
-  EXPECT_EQ(cut.error().reply_code, 502);
+  EXPECT_EQ(cut.error().reply_code, 501);
   // Another method's payload is refused, not misread.
   ByteBuffer ack;
   EncodeMethod(BasicAck{}, ack);
@@ -209,7 +209,9 @@ TEST(Methods, UnknownMethodAndTrailingBytes) {
   out.PutU8(0);
   auto t = DecodeMethod(out.span());
   ASSERT_FALSE(t.has_value());
-  EXPECT_EQ(t.error().reply_code, 502);
+  // RabbitMQ 3.10: "FRAME_ERROR - cannot decode <<...>>", the arguments as an Erlang binary.
+  EXPECT_EQ(t.error().reply_code, 501);
+  EXPECT_EQ(t.error().reply_text, "FRAME_ERROR - cannot decode <<0,0>>");
   EXPECT_EQ(t.error().class_id, 20);
   EXPECT_EQ(t.error().method_id, 10);
 }
@@ -225,6 +227,7 @@ TEST(Methods, ReplyCodeTableMatchesRabbitMq) {
   EXPECT_EQ(MakeClose(404, "no queue 'q' in vhost '/'").reply_text,
             "NOT_FOUND - no queue 'q' in vhost '/'");
   EXPECT_EQ(MakeClose(406, std::string(400, 'x')).reply_text.size(), 255u);
+  EXPECT_EQ(MakeClose(406, std::string(400, 'x')).reply_text.substr(249), "xxx...");
 }
 
 TEST(Methods, BitsPackIntoOneOctet) {

@@ -36,8 +36,9 @@ void ApplySenderSelected(BasicProperties& props, broker::Message& m) {
   }
 }
 
-// RabbitMQ 3.10 removes CR and LF from exchange names in exchange.declare and exchange.delete
-// (checked against it; queue names keep them).
+// RabbitMQ 3.10 removes CR and LF from exchange names in exchange.declare and exchange.delete,
+// and from queue names in queue.declare and queue.delete (checked against it; queue.purge,
+// queue.bind and basic.* keep them).
 std::string StripCrLf(std::string name) {
   std::erase_if(name, [](char c) { return c == '\r' || c == '\n'; });
   return name;
@@ -49,6 +50,8 @@ std::string StripCrLf(std::string name) {
 
 bool ChannelConsumer::CanAccept() const {
   if (ch_.closing_ || ch_.releasing_ || !ch_.flow_) return false;
+  // A peer that does not read its socket: deliveries wait in the queue, not in our memory.
+  if (ch_.conn_.WriteBufferFull()) return false;
   if (no_ack_) return true;
   if (prefetch_ != 0 && unacked >= prefetch_) return false;
   return ch_.GlobalCredit();
@@ -96,10 +99,16 @@ std::optional<Close> Channel::Fail(uint16_t class_id, uint16_t method_id, const 
 std::optional<Close> Channel::OnFrame(const Frame& f) {
   if (f.type == kFrameHeaderType) return OnContentHeader(f);
   if (f.type == kFrameBodyType) return OnContentBody(f);
+  // RabbitMQ 3.10's texts; both name basic.publish.
+  if (building_) {
+    return MakeClose(kUnexpectedFrame, "expected content body, got non content body frame instead",
+                     BasicPublish::kClassId, BasicPublish::kMethodId);
+  }
   if (publishing_) {
     return MakeClose(kUnexpectedFrame,
                      "expected content header for class 60, got non content header frame "
-                     "instead");
+                     "instead",
+                     BasicPublish::kClassId, BasicPublish::kMethodId);
   }
   if (f.payload.size() >= 4 && f.payload[0] == std::byte{0} && f.payload[1] == std::byte{60} &&
       f.payload[2] == std::byte{0} && f.payload[3] == std::byte{40}) {
@@ -156,6 +165,19 @@ void Channel::Release() {
   waiting_.clear();
   held_epoch_ = 0;
   held_reply_.Clear();
+}
+
+std::optional<Close> Channel::CheckConsumerTimeout(std::chrono::steady_clock::time_point now,
+                                                   std::chrono::milliseconds timeout) const {
+  if (closing_ || timeout.count() == 0) return std::nullopt;
+  const Unacked* oldest = unacked_.Oldest();
+  if (oldest == nullptr || now - oldest->delivered_at <= timeout) return std::nullopt;
+  // RabbitMQ 3.10's text; the close names no method.
+  return MakeClose(kPreconditionFailed,
+                   "delivery acknowledgement on channel " + std::to_string(id_) +
+                       " timed out. Timeout value used: " + std::to_string(timeout.count()) +
+                       " ms. This timeout value can be configured, see consumers doc guide to "
+                       "learn more");
 }
 
 void Channel::AckPublishesUpTo(uint64_t seq) {
@@ -278,8 +300,20 @@ std::optional<Close> Channel::Handle(const ExchangeUnbind& m) {
 }
 
 std::optional<Close> Channel::Handle(const QueueDeclare& m) {
+  const std::string queue = StripCrLf(m.queue);
+  const uint32_t max_queues = conn_.config().max_queues;
+  if (max_queues != 0 && !m.passive && conn_.vhost().queue_count() >= max_queues &&
+      (queue.empty() || conn_.vhost().FindQueue(queue) == nullptr)) {
+    // RabbitMQ 3.10 (rabbit_amqqueue:check_vhost_queue_limit) names the queue, generated
+    // names included.
+    const std::string name = queue.empty() ? RandomName("amq.gen-") : queue;
+    return MakeClose(kPreconditionFailed,
+                     "cannot declare queue '" + name + "': queue limit in vhost '" +
+                         conn_.vhost().name() + "' (" + std::to_string(max_queues) + ") is reached",
+                     m.kClassId, m.kMethodId);
+  }
   // A passive declare of "" does not mean the last declared queue (RabbitMQ: 404).
-  auto r = conn_.vhost().QueueDeclare(m.queue, m.passive, m.durable, m.exclusive, m.auto_delete,
+  auto r = conn_.vhost().QueueDeclare(queue, m.passive, m.durable, m.exclusive, m.auto_delete,
                                       m.arguments, conn_.id());
   if (!r.ok()) return Fail(m.kClassId, m.kMethodId, *r.error);
   last_queue_ = r.value->queue;
@@ -327,7 +361,7 @@ std::optional<Close> Channel::Handle(const QueuePurge& m) {
 }
 
 std::optional<Close> Channel::Handle(const QueueDelete& m) {
-  std::string q = m.queue;
+  std::string q = StripCrLf(m.queue);
   if (auto e = ResolveQueue(q, m.kClassId, m.kMethodId)) return e;
   auto r = conn_.vhost().QueueDelete(q, m.if_unused, m.if_empty, conn_.id());
   if (!r.ok()) return Fail(m.kClassId, m.kMethodId, *r.error);
@@ -445,8 +479,10 @@ std::optional<Close> Channel::OnContentHeader(const Frame& f) {
   auto h = DecodeContentHeader(f.payload);
   if (!h) return h.error();
   if (h.value().class_id != BasicPublish::kClassId) {
-    return MakeClose(kUnexpectedFrame, "expected content header for class 60, got class " +
-                                           std::to_string(h.value().class_id));
+    return MakeClose(kUnexpectedFrame,
+                     "expected content header for class 60, got one for class " +
+                         std::to_string(h.value().class_id) + " instead",
+                     BasicPublish::kClassId, BasicPublish::kMethodId);
   }
   if (h.value().body_size > conn_.config().max_message_size) {
     auto e = MakeClose(kPreconditionFailed,

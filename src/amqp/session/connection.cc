@@ -94,14 +94,32 @@ Connection::~Connection() {
     if (sync_listener_) store()->RemoveListener(this);
     store()->RemoveAlarmListener(this);
   }
+  if (cfg_.memory_alarm != nullptr) cfg_.memory_alarm->RemoveListener(this);
 }
 
-void Connection::OnDiskAlarm(bool on) {
+bool Connection::AlarmOn() const {
+  return (store() != nullptr && store()->disk_alarm()) ||
+         (cfg_.memory_alarm != nullptr && cfg_.memory_alarm->on());
+}
+
+namespace {
+// connection.blocked's reason, RabbitMQ's words for its resource alarms.
+std::string BlockReason(bool memory, bool disk) {
+  if (memory && disk) return "low on memory & disk";  // "low on " + reasons joined by " & "
+  return memory ? "low on memory" : "low on disk";
+}
+}  // namespace
+
+void Connection::OnDiskAlarm(bool) { OnAlarmChange(); }
+void Connection::OnMemoryAlarm(bool) { OnAlarmChange(); }
+
+void Connection::OnAlarmChange() {
   if (state_ == State::kClosed || state_ == State::kClosing) return;
-  if (on) {
+  if (AlarmOn()) {
     if (published_ && blocked_capability_ && !blocked_sent_) {
       ConnectionBlocked b;
-      b.reason = "low on disk";
+      b.reason = BlockReason(cfg_.memory_alarm != nullptr && cfg_.memory_alarm->on(),
+                             store() != nullptr && store()->disk_alarm());
       Send(0, b);
       blocked_sent_ = true;
       t_.RequestFlush();
@@ -117,6 +135,34 @@ void Connection::OnDiskAlarm(bool on) {
     alarm_paused_ = false;
     if (!paused_) t_.SetReading(true);
   }
+}
+
+void Connection::OnOutputDrained() {
+  if (!dispatch_paused_ || state_ != State::kRunning) return;
+  if (t_.pending_output() > cfg_.write_buffer_bytes) return;
+  dispatch_paused_ = false;
+  // Copy the ids: a dispatch can close a channel (never today, but cheap to be safe).
+  std::vector<uint16_t> ids;
+  for (auto& [id, ch] : channels_) ids.push_back(id);
+  for (uint16_t id : ids) {
+    auto it = channels_.find(id);
+    if (it != channels_.end()) it->second->DispatchAll();
+  }
+}
+
+void Connection::OnServerShutdown() {
+  if (state_ == State::kRunning || state_ == State::kOpen) {
+    // RabbitMQ 3.10 on `rabbitmqctl stop` / SIGTERM.
+    const Close c =
+        MakeClose(kConnectionForced, "broker forced connection closure with reason 'shutdown'");
+    ReleaseAll();
+    ConnectionClose close;
+    close.reply_code = c.reply_code;
+    close.reply_text = c.reply_text;
+    Send(0, close);
+  }
+  state_ = State::kClosed;
+  t_.CloseAfterFlush();
 }
 
 void Connection::WantSync() {
@@ -188,11 +234,12 @@ size_t Connection::OnData(std::span<const std::byte> data) {
     auto& parsed = std::get<FrameParsed>(r);
     if (IsBasicPublish(parsed.frame)) {
       published_ = true;
-      if (store() != nullptr && store()->disk_alarm()) {
+      if (AlarmOn()) {
         // Blocked: this publish and everything after it wait in the socket buffers.
         if (blocked_capability_ && !blocked_sent_) {
           ConnectionBlocked b;
-          b.reason = "low on disk";
+          b.reason = BlockReason(cfg_.memory_alarm != nullptr && cfg_.memory_alarm->on(),
+                                 store() != nullptr && store()->disk_alarm());
           Send(0, b);
           blocked_sent_ = true;
         }
@@ -213,7 +260,20 @@ size_t Connection::OnData(std::span<const std::byte> data) {
 }
 
 void Connection::HandleFrame(const Frame& f) {
-  if (f.type == kFrameHeartbeatType) return;
+  if (f.type == kFrameHeartbeatType) {
+    // RabbitMQ 3.10: a heartbeat with a payload is an unknown frame (501), one on a channel
+    // is unexpected (505).
+    if (state_ == State::kClosing) return;
+    if (!f.payload.empty()) {
+      ConnectionError(MakeClose(kFrameError, "type 8, heartbeat frame with a payload of " +
+                                                 std::to_string(f.payload.size()) +
+                                                 " bytes: unknown_frame"));
+    } else if (f.channel != 0) {
+      ConnectionError(MakeClose(kUnexpectedFrame,
+                                "type 8, heartbeat frame on channel " + std::to_string(f.channel)));
+    }
+    return;
+  }
   if (state_ == State::kClosing) {
     // After connection.close only close-ok (or a crossing close) matters.
     if (f.type == kFrameMethodType && f.channel == 0) {
@@ -260,13 +320,13 @@ void Connection::HandleFrame(const Frame& f) {
         ConnectionError(MakeClose(kChannelError, "second 'channel.open' seen", 20, 10));
         return;
       }
-      // channel_max bounds how many channels are open, not their numbers (RabbitMQ 3.x).
+      // channel_max bounds how many channels are open, not their numbers (RabbitMQ 3.x). The
+      // close names no method (checked against 3.10).
       if (channels_.size() >= channel_max_) {
-        ConnectionError(MakeClose(kNotAllowed,
-                                  "number of channels opened (" + std::to_string(channels_.size()) +
-                                      ") has reached the negotiated channel_max (" +
-                                      std::to_string(channel_max_) + ")",
-                                  20, 10));
+        ConnectionError(MakeClose(kNotAllowed, "number of channels opened (" +
+                                                   std::to_string(channels_.size()) +
+                                                   ") has reached the negotiated channel_max (" +
+                                                   std::to_string(channel_max_) + ")"));
         return;
       }
       channels_.emplace(f.channel, std::make_unique<Channel>(*this, f.channel));
@@ -319,6 +379,7 @@ std::optional<Close> Connection::HandleConnectionMethod(const Method& m) {
     auth_failure_close_ = CapabilityOn(start_ok->client_properties, "authentication_failure_close");
     blocked_capability_ = CapabilityOn(start_ok->client_properties, "connection.blocked");
     if (store() != nullptr) store()->AddAlarmListener(this);
+    if (cfg_.memory_alarm != nullptr) cfg_.memory_alarm->AddListener(this);
     if (start_ok->mechanism != "PLAIN" && start_ok->mechanism != "AMQPLAIN") {
       return MakeClose(kCommandInvalid,
                        "unknown authentication mechanism '" + start_ok->mechanism + "'", 10, 11);
@@ -454,6 +515,27 @@ void Connection::OnTick(std::chrono::steady_clock::time_point now) {
     state_ = State::kClosed;
     t_.Abort();
     return;
+  }
+  if (state_ == State::kHeader || state_ == State::kStartOk || state_ == State::kTuneOk ||
+      state_ == State::kOpen) {
+    if (now - accepted_at_ > cfg_.handshake_timeout) {
+      // RabbitMQ 3.10 drops the socket without a connection.close ({handshake_timeout, ...}).
+      Logger()->warn("{}: closing connection: handshake timeout ({} ms) in state {}", t_.peer(),
+                     cfg_.handshake_timeout.count(), static_cast<int>(state_));
+      state_ = State::kClosed;
+      t_.Abort();
+      return;
+    }
+  }
+  if (state_ == State::kRunning && cfg_.consumer_timeout.count() != 0) {
+    std::vector<std::pair<Channel*, Close>> expired;
+    for (auto& [id, ch] : channels_) {
+      if (auto c = ch->CheckConsumerTimeout(now, cfg_.consumer_timeout)) {
+        expired.emplace_back(ch.get(), *c);
+      }
+    }
+    for (auto& [ch, c] : expired) ChannelError(*ch, c);
+    if (!expired.empty()) t_.RequestFlush();
   }
   if (state_ != State::kRunning && state_ != State::kOpen) return;
   if (heartbeat_ == 0) return;

@@ -22,6 +22,7 @@
 #include "amqp/codec/frame_reader.h"
 #include "amqp/codec/methods.h"
 #include "amqp/session/tag_log.h"
+#include "base/memory.h"
 #include "base/transport.h"
 #include "broker/broker.h"
 
@@ -32,6 +33,13 @@ struct SessionConfig {
   uint16_t channel_max = 2047;
   uint16_t heartbeat = 60;
   uint64_t max_message_size = 134217728;
+  uint32_t max_queues = 0;  // per vhost; 0 = unlimited
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds consumer_timeout{1'800'000};  // 0 = off
+  // Above this many bytes waiting to be written, the connection's consumers get nothing more.
+  size_t write_buffer_bytes = 8u << 20;
+  // The memory alarm publishers are blocked by; nullptr = none (tests, fuzzing).
+  MemoryAlarm* memory_alarm = nullptr;
 };
 
 std::unique_ptr<ProtocolHandler> MakeAmqpHandler(Transport& t, broker::Broker& b,
@@ -73,6 +81,12 @@ class Channel {
   // Releases broker state: cancels consumers, requeues unacked deliveries in order.
   void Release();
   void MarkClosing() { closing_ = true; }
+  // RabbitMQ's consumer_timeout: a Close when the oldest unacked delivery is older than
+  // `timeout` at `now`.
+  std::optional<Close> CheckConsumerTimeout(std::chrono::steady_clock::time_point now,
+                                            std::chrono::milliseconds timeout) const;
+  // Offers the queues this channel consumes from their messages again (after a pause).
+  void DispatchAll();
   // Publisher confirms for everything settled since the last call: cumulative acks, and nacks
   // for publishes whose storage failed. Publishes that wait for an fdatasync are held back.
   void FlushConfirms();
@@ -116,6 +130,7 @@ class Channel {
     broker::QueuePtr queue;
     broker::QueueEntry entry;
     std::string consumer_tag;  // "" for basic.get
+    std::chrono::steady_clock::time_point delivered_at = std::chrono::steady_clock::now();
   };
   struct TxPublish {
     broker::MessagePtr message;
@@ -145,7 +160,6 @@ class Channel {
   void WriteDelivery(ChannelConsumer* c, const broker::QueueEntry& e, uint64_t tag);
   bool GlobalCredit() const { return prefetch_global_ == 0 || unacked_.size() < prefetch_global_; }
   void AckPublishesUpTo(uint64_t seq);
-  void DispatchAll();
 
   Connection& conn_;
   uint16_t id_;
@@ -182,7 +196,8 @@ class Channel {
 
 class Connection : public ProtocolHandler,
                    public storage::SyncListener,
-                   public storage::AlarmListener {
+                   public storage::AlarmListener,
+                   public MemoryAlarm::Listener {
  public:
   Connection(Transport& t, broker::Broker& b, SessionConfig cfg);
   ~Connection() override;
@@ -195,7 +210,17 @@ class Connection : public ProtocolHandler,
   // Disk alarm: publishing connections are told (connection.blocked) and stop being read at
   // their next basic.publish; consumers carry on.
   void OnDiskAlarm(bool on) override;
+  // Memory alarm: the same, with reason "low on memory".
+  void OnMemoryAlarm(bool on) override;
+  void OnOutputDrained() override;
+  void OnServerShutdown() override;
 
+  // The write buffer is above its bound: consumers take no deliveries until it drains.
+  bool WriteBufferFull() {
+    if (t_.pending_output() <= cfg_.write_buffer_bytes) return false;
+    dispatch_paused_ = true;
+    return true;
+  }
   // A channel waits for storage: be told when the sync thread makes progress.
   void WantSync();
   // Stop parsing frames (after a tx.commit that waits for storage) until Resume().
@@ -226,6 +251,8 @@ class Connection : public ProtocolHandler,
   void ReleaseAll();
   void AwaitPeerClose();
   void Log(const Close& c, uint16_t channel);
+  bool AlarmOn() const;
+  void OnAlarmChange();
 
   Transport& t_;
   broker::Broker& broker_;
@@ -249,9 +276,11 @@ class Connection : public ProtocolHandler,
   bool paused_ = false;
   bool sync_listener_ = false;
   bool blocked_capability_ = false;
-  bool published_ = false;     // has sent a basic.publish
-  bool blocked_sent_ = false;  // connection.blocked sent, unblocked not yet
-  bool alarm_paused_ = false;  // stopped reading at a basic.publish while the alarm is on
+  bool published_ = false;        // has sent a basic.publish
+  bool blocked_sent_ = false;     // connection.blocked sent, unblocked not yet
+  bool alarm_paused_ = false;     // stopped reading at a basic.publish while the alarm is on
+  bool dispatch_paused_ = false;  // a consumer was refused a delivery: write buffer full
+  std::chrono::steady_clock::time_point accepted_at_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace warren::amqp

@@ -182,5 +182,99 @@ TEST_F(SessionTest, ClosingConnectionRequeuesUnackedInOrder) {
   EXPECT_EQ(static_cast<char>(first->message->body()[0]), '1');
 }
 
+TEST_F(SessionTest, StalledHandshakeIsDroppedAfterHandshakeTimeout) {
+  cfg_.handshake_timeout = std::chrono::milliseconds(500);
+  conn_ = std::make_unique<Connection>(t_, broker_, cfg_);
+  ByteBuffer b;
+  b.PutBytes(kProtocolHeader, 4);
+  EXPECT_EQ(conn_->OnData(b.span()), 0u);
+  const auto now = std::chrono::steady_clock::now();
+  conn_->OnTick(now + std::chrono::milliseconds(100));
+  EXPECT_FALSE(t_.aborted);
+  conn_->OnTick(now + std::chrono::seconds(2));
+  EXPECT_TRUE(t_.aborted);
+}
+
+TEST_F(SessionTest, OpenConnectionIsNotSubjectToTheHandshakeTimeout) {
+  cfg_.handshake_timeout = std::chrono::milliseconds(500);
+  conn_ = std::make_unique<Connection>(t_, broker_, cfg_);
+  Feed(Handshake(131072, /*heartbeat=*/0));
+  conn_->OnTick(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  EXPECT_FALSE(t_.aborted);
+}
+
+TEST_F(SessionTest, ConsumerTimeoutClosesTheChannelAndRequeues) {
+  cfg_.consumer_timeout = std::chrono::milliseconds(1000);
+  conn_ = std::make_unique<Connection>(t_, broker_, cfg_);
+  Feed(Handshake(131072, 0));
+  ByteBuffer b;
+  WriteMethod(b, 1, ChannelOpen{});
+  QueueDeclare qd;
+  qd.queue = "q";
+  WriteMethod(b, 1, qd);
+  Publish(b, 1, "q", "1");
+  BasicConsume c;
+  c.queue = "q";
+  WriteMethod(b, 1, c);
+  Feed(b);
+  auto q = broker_.FindVhost("/")->FindQueue("q");
+  EXPECT_EQ(q->message_count(), 0u);
+  const auto now = std::chrono::steady_clock::now();
+  conn_->OnTick(now);
+  EXPECT_TRUE(Drain().empty()) << "not yet";
+  conn_->OnTick(now + std::chrono::seconds(2));
+  auto out = Drain();
+  const auto* close = As<ChannelClose>(out, 0);
+  ASSERT_NE(close, nullptr);
+  EXPECT_EQ(close->reply_code, 406);
+  EXPECT_EQ(close->reply_text,
+            "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value "
+            "used: 1000 ms. This timeout value can be configured, see consumers doc guide to "
+            "learn more");
+  EXPECT_EQ(close->class_id, 0);
+  EXPECT_EQ(q->message_count(), 1u) << "the delivery is requeued";
+}
+
+TEST_F(SessionTest, FullWriteBufferHoldsDeliveriesInTheQueueUntilDrained) {
+  cfg_.write_buffer_bytes = 1000;
+  conn_ = std::make_unique<Connection>(t_, broker_, cfg_);
+  Feed(Handshake(131072, 0));
+  t_.pending = 5000;  // the peer stopped reading
+  ByteBuffer b;
+  WriteMethod(b, 1, ChannelOpen{});
+  QueueDeclare qd;
+  qd.queue = "q";
+  WriteMethod(b, 1, qd);
+  Publish(b, 1, "q", "1");
+  Publish(b, 1, "q", "2");
+  BasicConsume c;
+  c.queue = "q";
+  c.no_ack = true;
+  WriteMethod(b, 1, c);
+  Feed(b);
+  auto q = broker_.FindVhost("/")->FindQueue("q");
+  EXPECT_EQ(q->message_count(), 2u);
+  conn_->OnOutputDrained();
+  EXPECT_EQ(q->message_count(), 2u) << "still above the bound";
+  t_.pending = 0;
+  conn_->OnOutputDrained();
+  EXPECT_EQ(q->message_count(), 0u);
+  size_t delivers = 0;
+  for (const auto& m : Drain()) delivers += std::holds_alternative<BasicDeliver>(m);
+  EXPECT_EQ(delivers, 2u);
+}
+
+TEST_F(SessionTest, ServerShutdownSendsConnectionForced) {
+  Feed(Handshake(131072, 0));
+  conn_->OnServerShutdown();
+  auto out = Drain();
+  const auto* close = As<ConnectionClose>(out, 0);
+  ASSERT_NE(close, nullptr);
+  EXPECT_EQ(close->reply_code, 320);
+  EXPECT_EQ(close->reply_text,
+            "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'");
+  EXPECT_TRUE(t_.closed);
+}
+
 }  // namespace
 }  // namespace warren::amqp

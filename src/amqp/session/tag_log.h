@@ -49,6 +49,8 @@ class TagLog {
       if (slots_[i]) f(tag);
     }
   }
+  // The value of the oldest outstanding tag, nullptr if none.
+  const T* Oldest() const { return slots_.empty() ? nullptr : &*slots_.front(); }
   size_t size() const { return live_; }
   bool empty() const { return live_ == 0; }
 

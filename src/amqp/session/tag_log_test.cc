@@ -44,5 +44,21 @@ TEST(TagLog, GapsFromUnstoredTags) {
   EXPECT_EQ(Tags(log), (std::vector<uint64_t>{9}));
 }
 
+// consumer_timeout looks only at the oldest outstanding delivery.
+TEST(TagLog, OldestIsTheSmallestOutstandingTag) {
+  TagLog<int> log;
+  EXPECT_EQ(log.Oldest(), nullptr);
+  log.Put(1, 10);
+  log.Put(2, 20);
+  log.Put(4, 40);
+  EXPECT_EQ(*log.Oldest(), 10);
+  EXPECT_EQ(log.Take(2), 20);
+  EXPECT_EQ(*log.Oldest(), 10);
+  EXPECT_EQ(log.Take(1), 10);
+  EXPECT_EQ(*log.Oldest(), 40);
+  EXPECT_EQ(log.Take(4), 40);
+  EXPECT_EQ(log.Oldest(), nullptr);
+}
+
 }  // namespace
 }  // namespace warren::amqp
