@@ -12,7 +12,7 @@ import time
 import amqp
 import pytest
 
-from conftest import Warrend
+from conftest import Warrend, rss_measuring_env
 from helpers import uid
 
 ASAN = "asan" in os.environ.get("WARREN_BIN", "")
@@ -69,16 +69,8 @@ def test_idle_connections_cost_a_few_kib_each(warrend):
 
 @pytest.fixture
 def warrend_no_quarantine(warrend_bin):
-    """A broker whose freed memory is not held back by AddressSanitizer.
-
-    ASan keeps up to 256 MiB of freed blocks in its quarantine (to catch use-after-free), so under
-    ASan the RSS after a 64 MiB burst says nothing about Warren's own buffers. This one broker runs
-    with the quarantine off; it is still fully instrumented (overflows, leaks, UB)."""
-    env = None
-    if ASAN:
-        env = {"ASAN_OPTIONS": ":".join(
-            o for o in (os.environ.get("ASAN_OPTIONS", ""), "quarantine_size_mb=0") if o)}
-    w = Warrend(warrend_bin, env=env).start()
+    """A broker whose freed memory is not held back by ASan's quarantine (rss_measuring_env)."""
+    w = Warrend(warrend_bin, env=rss_measuring_env()).start()
     yield w
     assert w.stop() == 0
 

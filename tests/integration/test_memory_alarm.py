@@ -2,13 +2,12 @@
 blocked (connection.blocked "low on memory" to clients that announced the capability, their
 publishes wait unread in the socket), consumers carry on; below it they are unblocked and the
 held publishes arrive."""
-import os
 import time
 
 import pika
 import pytest
 
-from conftest import Warrend
+from conftest import Warrend, rss_measuring_env
 from helpers import uid
 
 
@@ -50,15 +49,14 @@ def test_tiny_mark_blocks_publishers_but_not_consumers(warrend_bin):
         assert w.stop() == 0
 
 
-@pytest.mark.skipif("asan" in os.environ.get("WARREN_BIN", ""),
-                    reason="AddressSanitizer's quarantine keeps freed memory resident")
 def test_alarm_clears_below_the_mark_and_held_publishes_arrive(warrend_bin):
-    probe = Warrend(warrend_bin).start()
+    probe = Warrend(warrend_bin, env=rss_measuring_env()).start()
     time.sleep(0.5)
     base = rss(probe.proc.pid)
     assert probe.stop() == 0
     mark = base + 40 * 1024 * 1024
-    w = Warrend(warrend_bin, extra_args=["--memory-high-watermark-bytes", str(mark)]).start()
+    w = Warrend(warrend_bin, extra_args=["--memory-high-watermark-bytes", str(mark)],
+                env=rss_measuring_env()).start()
     try:
         q = uid("q")
         pub = pika.BlockingConnection(params(w))
