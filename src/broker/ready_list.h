@@ -19,28 +19,38 @@ class ReadyList {
  public:
   explicit ReadyList(uint8_t max_priority = 0) : high_(max_priority) {}
 
-  bool empty() const { return size_ == 0; }
-  size_t size() const { return size_; }
+  bool empty() const { return base_.empty() && high_size_ == 0; }
+  size_t size() const { return base_.size() + high_size_; }
   uint8_t max_priority() const { return static_cast<uint8_t>(high_.size()); }
 
   // Appends at the back of its priority level (entry.priority must be <= max_priority()).
   void PushBack(Entry&& e) {
-    ++size_;
     if (e.priority == 0) [[likely]] {
       base_.push_back(std::move(e));
       return;
     }
+    ++high_size_;
     top_ = std::max(top_, e.priority);
     high_[e.priority - 1].push_back(std::move(e));
   }
 
   // Highest priority, oldest first. REQUIRES: !empty().
-  Entry& Front() { return Level(Top()).front(); }
+  Entry& Front() {
+    if (top_ == 0) [[likely]]
+      return base_.front();
+    return Level(Top()).front();
+  }
   Entry PopFront() {
-    auto& l = Level(Top());
+    if (top_ == 0) [[likely]] {
+      Entry e = std::move(base_.front());
+      base_.pop_front();
+      return e;
+    }
+    const uint8_t p = Top();
+    auto& l = Level(p);
     Entry e = std::move(l.front());
     l.pop_front();
-    --size_;
+    if (p != 0) --high_size_;
     return e;
   }
 
@@ -50,8 +60,8 @@ class ReadyList {
     if (e.priority > top_) top_ = e.priority;
     auto it = std::lower_bound(l.begin(), l.end(), e.seq,
                                [](const Entry& a, uint64_t s) { return a.seq < s; });
+    if (e.priority != 0) ++high_size_;
     l.insert(it, std::move(e));
-    ++size_;
   }
 
   // Removes the entry with this seq at this priority, if it is still ready.
@@ -63,7 +73,7 @@ class ReadyList {
     if (it == l.end() || it->seq != seq) return std::nullopt;
     Entry e = std::move(*it);
     l.erase(it);
-    --size_;
+    if (priority != 0) --high_size_;
     return e;
   }
 
@@ -78,7 +88,7 @@ class ReadyList {
   void Clear() {
     base_.clear();
     for (auto& l : high_) l.clear();
-    size_ = 0;
+    high_size_ = 0;
     top_ = 0;
   }
 
@@ -95,7 +105,7 @@ class ReadyList {
   std::deque<Entry> base_;
   std::vector<std::deque<Entry>> high_;  // priorities 1..max
   uint8_t top_ = 0;
-  size_t size_ = 0;
+  size_t high_size_ = 0;  // entries above priority 0
 };
 
 }  // namespace warren::broker
