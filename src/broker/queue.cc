@@ -147,6 +147,8 @@ void Queue::Requeue(std::vector<QueueEntry> entries) {
     ready_.InsertBySeq(std::move(e));
   }
   Dispatch();
+  // RabbitMQ drops heads after a requeue too (the requeued message can be the one dropped).
+  if ((features_ & kFeatureLimit) && settings_.overflow == Overflow::kDropHead) DropHeads();
   if (timed_) ScheduleWake();
 }
 

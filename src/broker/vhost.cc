@@ -161,9 +161,9 @@ std::optional<Error> Vhost::ExchangeDeclare(const std::string& name, const std::
     const auto* got = amqp::Find(args, "alternate-exchange");
     const auto* cur = amqp::Find(e.args, "alternate-exchange");
     if (!ArgEquivalent(got, cur)) {
-      return Error{amqp::kPreconditionFailed,
-                   "inequivalent arg 'alternate-exchange' for " + ExchangeText(name) +
-                       ": received " + DescribeArg(got) + " but current is " + DescribeArg(cur)};
+      return Error{amqp::kPreconditionFailed, "inequivalent arg 'alternate-exchange' for " +
+                                                  ExchangeText(name) + ": " +
+                                                  InequivalentArg(got, cur)};
     }
     return std::nullopt;
   }

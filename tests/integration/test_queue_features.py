@@ -239,7 +239,7 @@ def test_missing_dead_letter_exchange_drops_the_message(conn):
     ch.basic_reject(m.delivery_tag, requeue=False)
     assert count(ch, src) == 0
     ch.basic_publish("", src, b"still serving")
-    assert count(ch, src) == 1
+    assert wait_for(lambda: count(ch, src) == 1)
 
 
 # --- 3. TTL ------------------------------------------------------------------------------------
@@ -327,6 +327,30 @@ def test_max_length_drop_head_dead_letters_with_reason_maxlen(conn):
     got = drain(ch, dead, 2)
     assert [b for _, _, b in got] == [b"0", b"1"]
     assert got[0][1].headers["x-death"][0]["reason"] == "maxlen"
+
+
+def test_requeue_over_max_length_drops_the_head(conn):
+    ch = conn.channel()
+    src = uid("maxlenrq")
+    ch.queue_declare(src, auto_delete=True, arguments={"x-max-length": 1})
+    ch.basic_publish("", src, b"a")
+    (m, _, _), = drain(ch, src, 1, ack=False)
+    ch.basic_publish("", src, b"b")
+    assert wait_for(lambda: count(ch, src) == 1)
+    ch.basic_nack(m.delivery_tag, requeue=True)  # a goes back to the head, over the limit
+    assert [b for _, _, b in drain(ch, src, 2, timeout=0.5)] == [b"b"]
+
+
+def test_inequivalent_alternate_exchange_shows_both_values(conn):
+    ch = conn.channel()
+    x = uid("ae")
+    ch.exchange_declare(x, "fanout", auto_delete=True, arguments={"alternate-exchange": "x1"})
+    ch.queue_declare(x, auto_delete=True, exclusive=True)
+    ch.queue_bind(x, x)  # keeps the auto-delete exchange alive until the connection closes
+    code, text = channel_error(lambda: ch.exchange_declare(
+        x, "fanout", auto_delete=True, arguments={"alternate-exchange": "x2"}))
+    assert (code, text) == (406, f"PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' "
+                            f"for exchange '{x}' in vhost '/': received 'x2' but current is 'x1'")
 
 
 def test_max_length_bytes_counts_body_bytes(conn):
