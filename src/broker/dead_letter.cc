@@ -151,7 +151,7 @@ void Vhost::DeadLetter(const Queue& q, const Message& m, DeathReason reason) {
   dl->data.insert(dl->data.end(), body.begin(), body.end());
   dl->headers = props.headers;
   dl->delivery_mode = m.delivery_mode;
-  dl->priority = m.priority;
+  dl->priority = props.priority.value_or(0);  // m.priority is unset for a message read back
 
   std::vector<Queue*> targets;
   for (const auto& key : route_keys) {

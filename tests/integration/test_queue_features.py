@@ -442,6 +442,20 @@ def test_priority_requeue_keeps_position(conn):
     ch.basic_ack(got[1][0].delivery_tag)
 
 
+def test_dead_lettered_messages_keep_their_priority(conn):
+    ch = conn.channel()
+    dead, src = uid("pdead"), uid("psrc")
+    ch.queue_declare(dead, auto_delete=True, arguments={"x-max-priority": 3})
+    ch.queue_declare(src, auto_delete=True, arguments={"x-dead-letter-exchange": "",
+                                                       "x-dead-letter-routing-key": dead})
+    for body, prio in ((b"low", 1), (b"high", 3)):
+        ch.basic_publish("", src, body, pika.BasicProperties(priority=prio))
+    got = drain(ch, src, 2, ack=False)
+    ch.basic_nack(got[-1][0].delivery_tag, multiple=True, requeue=False)
+    assert wait_for(lambda: count(ch, dead) == 2)
+    assert [b for _, _, b in drain(ch, dead, 2)] == [b"high", b"low"]
+
+
 def test_priority_ignored_in_a_plain_queue(conn):
     ch = conn.channel()
     q = uid("plain")
