@@ -274,6 +274,21 @@ def test_expired_message_behind_a_live_one_leaves_without_reaching_the_head(conn
     assert count(ch, src) == 1
 
 
+def test_expired_message_reaches_a_consumer_of_the_dead_letter_queue(conn):
+    """The expiry runs on a timer, with no client request to carry it: the dead-lettered copy
+    must still be pushed to a waiting consumer."""
+    ch = conn.channel()
+    dlx, dead = dlx_setup(ch)
+    src = uid("ttlpush")
+    ch.queue_declare(src, auto_delete=True, arguments={"x-dead-letter-exchange": dlx,
+                                                       "x-message-ttl": 50})
+    got = []
+    ch.basic_consume(dead, lambda c, m, p, b: got.append(b), auto_ack=True)
+    ch.basic_publish("", src, b"pushed")
+    wait_for(lambda: conn.process_data_events(time_limit=0.05) or got)
+    assert got == [b"pushed"]
+
+
 def test_ttl_zero_goes_to_a_waiting_consumer_or_expires(conn):
     ch = conn.channel()
     dlx, dead = dlx_setup(ch)
