@@ -148,6 +148,7 @@ int Main(int argc, char** argv) {
   }
   broker::BrokerOptions broker_opts;
   broker_opts.queue_memory_bytes = cfg.queue_memory_bytes;
+  broker_opts.io = &io;
   broker::Broker broker(&store, broker_opts);
   if (auto err = broker.Recover()) {
     std::fprintf(stderr, "warrend: %s\n", err->c_str());

@@ -9,6 +9,8 @@
 // Errors are values: {reply_code, explanation}; the session adds RabbitMQ's "NAME - " prefix
 // and the class/method ids of the failing method.
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -26,6 +28,8 @@
 #include "amqp/codec/field_table.h"
 #include "base/strong_id.h"
 #include "broker/consumer_set.h"
+#include "broker/queue_args.h"
+#include "broker/ready_list.h"
 #include "storage/store.h"
 
 namespace warren::broker {
@@ -53,6 +57,9 @@ struct Message {
   // Sender-selected distribution: the CC and BCC header keys, routed like routing_key.
   std::vector<std::string> extra_routing_keys;
   uint8_t delivery_mode = 1;
+  uint8_t priority = 0;  // the `priority` property (0 when absent)
+  // The `expiration` property, validated (ms). Queues without TTL features test only this.
+  std::optional<uint64_t> expiration_ms;
 
   std::span<const std::byte> properties() const { return {data.data(), properties_size}; }
   std::span<const std::byte> body() const {
@@ -67,6 +74,9 @@ struct Message {
 };
 using MessagePtr = std::shared_ptr<const Message>;
 
+// The `priority` property of a message's property bytes (0 when absent or unreadable).
+uint8_t PriorityOf(const Message& m);
+
 struct QueueEntry {
   // Null while paged out: the message is only in the queue's segment log (at `loc`) and is read
   // back when it is delivered.
@@ -74,6 +84,8 @@ struct QueueEntry {
   uint64_t seq = 0;       // arrival order; requeued entries go back to their place by seq
   storage::Location loc;  // where a persistent message is in a durable queue's log
   bool redelivered = false;
+  uint8_t priority = 0;     // capped at the queue's x-max-priority; 0 in other queues
+  uint64_t expires_at = 0;  // Unix ms after which it is dead-lettered/dropped; 0 = never
 };
 
 // Broker-wide settings (from config).
@@ -81,6 +93,9 @@ struct BrokerOptions {
   // A durable queue keeps at most this many bytes of ready persistent messages in memory; the
   // rest stay in its segment log only and are read back on delivery.
   uint64_t queue_memory_bytes = 64u << 20;
+  // Runs the expiry timers (message TTL, x-expires). Without it (unit tests) messages expire
+  // only when they reach the head or Vhost::RunTimersForTest() is called.
+  boost::asio::io_context* io = nullptr;
 };
 
 class Queue;
@@ -98,6 +113,11 @@ class Consumer {
   virtual void OnQueueDeleted() = 0;
 };
 
+class Vhost;
+
+// Why a message left a queue for its dead-letter exchange (the x-death `reason`).
+enum class DeathReason { kRejected, kExpired, kMaxLen };
+
 class Queue : public std::enable_shared_from_this<Queue> {
  public:
   Queue(std::string name, bool durable, bool auto_delete, std::optional<ConnectionId> owner,
@@ -114,6 +134,12 @@ class Queue : public std::enable_shared_from_this<Queue> {
   bool auto_delete() const { return auto_delete_; }
   const std::optional<ConnectionId>& owner() const { return owner_; }
   const amqp::FieldTable& args() const { return args_; }
+  // Parsed arguments (queue_args.h) and the vhost that dead-letters and schedules expiry for
+  // this queue. Called once, before the first message.
+  void Configure(const QueueSettings& settings, Vhost* vhost);
+  const QueueSettings& settings() const { return settings_; }
+  // QueueSettings::Features(): 0 for a plain queue.
+  uint32_t features() const { return features_; }
   bool deleted() const { return deleted_; }
   size_t message_count() const { return ready_.size(); }
   size_t consumer_count() const { return consumers_.size(); }
@@ -132,9 +158,17 @@ class Queue : public std::enable_shared_from_this<Queue> {
   // `max_seq` is the largest seq the log has ever recorded: numbering continues above it.
   void Restore(const std::vector<storage::RecoveredMessage>& messages, uint64_t max_seq);
 
-  void Enqueue(MessagePtr m);
+  // Returns false if the queue refused the message (x-overflow reject-publish*): the publisher
+  // gets a basic.nack in confirm mode.
+  bool Enqueue(MessagePtr m);
   // The entry left the queue for good (acked, rejected without requeue, no-ack delivery).
   void Settle(const QueueEntry& e);
+  // Rejected or nacked without requeue: settled, then dead-lettered if the queue has a DLX.
+  void Reject(QueueEntry e);
+  // Timer callback (Vhost): expires due messages; deletes the queue if x-expires is due.
+  void OnTimer(uint64_t now_ms);
+  // Something used the queue (redeclare, basic.get, consume): restarts the x-expires period.
+  void Touch();
   // Delivers ready messages to the consumers ConsumerSet::Next() picks.
   void Dispatch();
   // Puts entries back in arrival order, marked redelivered, then dispatches.
@@ -155,12 +189,41 @@ class Queue : public std::enable_shared_from_this<Queue> {
   bool Load(QueueEntry& e);
   QueueEntry PopReady();
   void Track(const QueueEntry& e, bool add);
+  // The path of queues with features or messages with `expiration` (queue_features.cc).
+  bool EnqueueSpecial(MessagePtr m);
+  QueueEntry MakeEntry(MessagePtr m, uint64_t now_ms) const;
+  bool OverLimit(uint64_t extra_messages, uint64_t extra_bytes) const;
+  void DropHeads();
+  // Expires ready entries due at `now_ms` (dead-lettered with reason expired).
+  void ExpireDue(uint64_t now_ms);
+  bool Expired(const QueueEntry& e) const;
+  void DeadLetter(QueueEntry e, DeathReason reason);
+  void WatchExpiry(const QueueEntry& e);
+  void ScheduleWake();
+  uint64_t BodyBytes(const QueueEntry& e) const;
   std::string name_;
   bool durable_;
   bool auto_delete_;
   std::optional<ConnectionId> owner_;
   amqp::FieldTable args_;
-  std::deque<QueueEntry> ready_;
+  QueueSettings settings_;
+  uint32_t features_ = 0;
+  // Set once any entry may expire (TTL queue, or a message with `expiration`): only then does
+  // Dispatch/Get compare expiry times.
+  bool timed_ = false;
+  Vhost* vhost_ = nullptr;
+  ReadyList<QueueEntry> ready_;
+  uint64_t ready_body_bytes_ = 0;  // kept for queues with x-max-length-bytes only
+  // (expires_at, seq, priority) of ready entries that expire; stale ones are skipped.
+  struct Expiry {
+    uint64_t at;
+    uint64_t seq;
+    uint8_t priority;
+    bool operator>(const Expiry& o) const { return at > o.at; }
+  };
+  std::vector<Expiry> expiry_heap_;
+  uint64_t wake_at_ = 0;    // the wake-up asked of the vhost (0 = none)
+  uint64_t last_used_ = 0;  // x-expires: Unix ms of the last use
   ConsumerSet consumers_;
   bool had_consumer_ = false;
   bool deleted_ = false;
@@ -266,8 +329,23 @@ class Vhost {
   Result<uint32_t> QueueDelete(const std::string& queue, bool if_unused, bool if_empty,
                                ConnectionId conn);
 
-  // Routes and enqueues. Returns the number of queues the message reached.
-  Result<size_t> Publish(const MessagePtr& message);
+  // Routes and enqueues. Returns the number of queues the message reached. `rejected` is set
+  // if a queue refused it (x-overflow reject-publish*).
+  Result<size_t> Publish(const MessagePtr& message, bool* rejected = nullptr);
+
+  // The broker clock (Unix ms), read once per loop turn: Tick() is called by sessions when
+  // they start handling a read, and by the expiry timer. TTL arithmetic uses Now().
+  uint64_t Now() const { return now_ms_; }
+  void Tick();
+  // Queue `q` wants OnTimer at `at_ms` (rounded up to kWakeGranularityMs).
+  void ScheduleWake(const QueuePtr& q, uint64_t at_ms);
+  // Runs the due wake-ups now (the timer's handler; tests without an io_context).
+  void RunTimersForTest() { RunTimers(); }
+  // Dead-letters a copy of `m` that left `q` (dead_letter.cc): x-death, x-first-death-*,
+  // routed through q's x-dead-letter-exchange; cycles are dropped as RabbitMQ does.
+  void DeadLetter(const Queue& q, const Message& m, DeathReason reason);
+  // x-expires: the queue was unused for its period.
+  void ExpireQueue(const QueuePtr& q);
 
   // The queue for consume/get, after existence and exclusivity checks.
   Result<QueuePtr> QueueForUse(const std::string& queue, ConnectionId conn);
@@ -323,7 +401,24 @@ class Vhost {
   std::unordered_map<std::string, QueuePtr> reply_queues_;
   // Names of exclusive queues by owning connection id.
   std::unordered_map<uint64_t, std::vector<std::string>> exclusive_;
+
+  void RunTimers();
+  void ArmTimer();
+  uint64_t now_ms_ = 0;
+  struct Wake {
+    uint64_t at;
+    std::weak_ptr<Queue> queue;
+    bool operator>(const Wake& o) const { return at > o.at; }
+  };
+  std::vector<Wake> wakes_;  // min-heap by `at`
+  uint64_t timer_at_ = 0;    // when the armed timer fires (0 = not armed)
+  std::unique_ptr<boost::asio::steady_timer> timer_;
+  int dead_letter_depth_ = 0;
 };
+
+// Expiry wake-ups are grouped in slots of this many ms: a message expires at most this late
+// (plus the event loop's delay).
+inline constexpr uint64_t kWakeGranularityMs = 10;
 
 class Broker {
  public:

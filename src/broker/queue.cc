@@ -12,17 +12,18 @@ auto Log() {
   return log;
 }
 
-storage::MessageRecord RecordOf(const Message& m, uint64_t seq) {
+}  // namespace
+
+storage::MessageRecord RecordOf(const Message& m, uint64_t seq, uint64_t expires_at) {
   storage::MessageRecord r;
   r.seq = seq;
+  r.expires_at = expires_at;
   r.exchange = m.exchange;
   r.routing_key = m.routing_key;
   r.properties = m.properties();
   r.body = m.body();
   return r;
 }
-
-}  // namespace
 
 void Queue::Track(const QueueEntry& e, bool add) {
   if (!e.message) return;
@@ -35,16 +36,21 @@ void Queue::Track(const QueueEntry& e, bool add) {
 }
 
 QueueEntry Queue::PopReady() {
-  QueueEntry e = std::move(ready_.front());
-  ready_.pop_front();
+  QueueEntry e = ready_.PopFront();
   Track(e, false);
+  if (features_ & kFeatureLimit) ready_body_bytes_ -= std::min(ready_body_bytes_, BodyBytes(e));
   return e;
 }
 
-void Queue::Enqueue(MessagePtr m) {
+bool Queue::Enqueue(MessagePtr m) {
+  // Queues with TTL, limits, priorities or a DLX, and messages with `expiration`, take
+  // EnqueueSpecial; the plain path below stays what it was (one branch).
+  if (features_ != 0 || m->expiration_ms) [[unlikely]] {
+    return EnqueueSpecial(std::move(m));
+  }
   QueueEntry e{std::move(m), next_seq_++, {}, false};
   if (log_ && e.message->delivery_mode == 2) {
-    e.loc = log_->Append(RecordOf(*e.message, e.seq));
+    e.loc = log_->Append(RecordOf(*e.message, e.seq, 0));
     // Over the memory budget with a backlog: keep only the position (read back on delivery).
     if (e.loc.stored() && !ready_.empty() &&
         resident_bytes_ + e.message->data.size() > memory_bytes_) {
@@ -52,8 +58,9 @@ void Queue::Enqueue(MessagePtr m) {
     }
   }
   Track(e, true);
-  ready_.push_back(std::move(e));
+  ready_.PushBack(std::move(e));
   Dispatch();
+  return true;
 }
 
 bool Queue::Load(QueueEntry& e) {
@@ -74,6 +81,7 @@ bool Queue::Load(QueueEntry& e) {
   m->SetProperties(r->properties);
   m->data.insert(m->data.end(), r->body.begin(), r->body.end());
   m->delivery_mode = 2;
+  if (features_ & kFeaturePriority) m->priority = PriorityOf(*m);
   e.message = std::move(m);
   return true;
 }
@@ -82,10 +90,27 @@ void Queue::Restore(const std::vector<storage::RecoveredMessage>& messages, uint
   next_seq_ = std::max(next_seq_, max_seq + 1);
   // Positions only: bodies are read back when delivered. Reading them here, one pread per
   // message, made recovery of 10 M small messages three times slower (bench/README.md).
+  // Priority and length-bytes queues read each message back: the priority and the body size
+  // are in the record, not in the position.
+  const bool load = features_ & (kFeaturePriority | kFeatureLimit);
   for (const auto& rm : messages) {
-    ready_.push_back(QueueEntry{nullptr, rm.seq, rm.loc, rm.delivered});
     next_seq_ = std::max(next_seq_, rm.seq + 1);
+    QueueEntry e{nullptr, rm.seq, rm.loc, rm.delivered};
+    e.expires_at = rm.expires_at;
+    if (load) {
+      if (!Load(e)) continue;
+      e.priority = std::min(e.message->priority, settings_.max_priority);
+      if (features_ & kFeatureLimit) ready_body_bytes_ += BodyBytes(e);
+      Track(e, true);
+    }
+    if (e.expires_at != 0) {
+      timed_ = true;
+      WatchExpiry(e);
+    }
+    ready_.PushBack(std::move(e));
   }
+  Touch();
+  ScheduleWake();
 }
 
 void Queue::Settle(const QueueEntry& e) {
@@ -101,6 +126,10 @@ void Queue::Dispatch() {
     Consumer* chosen = consumers_.Next();
     if (chosen == nullptr) break;
     QueueEntry e = PopReady();
+    if (timed_ && Expired(e)) [[unlikely]] {
+      DeadLetter(std::move(e), DeathReason::kExpired);
+      continue;
+    }
     if (!Load(e)) continue;
     if (log_ && e.loc.stored()) log_->Delivered(e.seq);
     chosen->Deliver(self, std::move(e));
@@ -113,16 +142,24 @@ void Queue::Requeue(std::vector<QueueEntry> entries) {
   for (auto& e : entries) {
     e.redelivered = true;
     Track(e, true);
-    auto it = std::lower_bound(ready_.begin(), ready_.end(), e.seq,
-                               [](const QueueEntry& a, uint64_t s) { return a.seq < s; });
-    ready_.insert(it, std::move(e));
+    if (features_ & kFeatureLimit) ready_body_bytes_ += BodyBytes(e);
+    if (e.expires_at != 0) WatchExpiry(e);
+    ready_.InsertBySeq(std::move(e));
   }
   Dispatch();
+  // RabbitMQ drops heads after a requeue too (the requeued message can be the one dropped).
+  if ((features_ & kFeatureLimit) && settings_.overflow == Overflow::kDropHead) DropHeads();
+  if (timed_) ScheduleWake();
 }
 
 std::optional<QueueEntry> Queue::Get() {
+  if (features_ & kFeatureExpires) Touch();
   while (!ready_.empty()) {
     QueueEntry e = PopReady();
+    if (timed_ && Expired(e)) [[unlikely]] {
+      DeadLetter(std::move(e), DeathReason::kExpired);
+      continue;
+    }
     if (!Load(e)) continue;
     if (log_ && e.loc.stored()) log_->Delivered(e.seq);
     return e;
@@ -132,27 +169,35 @@ std::optional<QueueEntry> Queue::Get() {
 
 size_t Queue::Purge() {
   const size_t n = ready_.size();
-  for (const auto& e : ready_) Settle(e);
-  ready_.clear();
+  ready_.ForEach([this](const QueueEntry& e) { Settle(e); });
+  ready_.Clear();
   resident_bytes_ = 0;
+  ready_body_bytes_ = 0;
   return n;
 }
 
 void Queue::AddConsumer(Consumer* c, bool exclusive, int64_t priority) {
   consumers_.Add(c, priority, exclusive);
   had_consumer_ = true;
+  if (features_ & kFeatureExpires) Touch();
 }
 
 bool Queue::RemoveConsumer(Consumer* c) {
   if (!consumers_.Remove(c)) return false;
+  if ((features_ & kFeatureExpires) && consumers_.empty()) {
+    Touch();
+    ScheduleWake();
+  }
   return consumers_.empty() && auto_delete_ && had_consumer_ && !deleted_;
 }
 
 size_t Queue::MarkDeleted() {
   deleted_ = true;
   const size_t n = ready_.size();
-  ready_.clear();
+  ready_.Clear();
   resident_bytes_ = 0;
+  ready_body_bytes_ = 0;
+  expiry_heap_.clear();
   auto consumers = consumers_.TakeAll();
   for (Consumer* c : consumers) c->OnQueueDeleted();
   return n;

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <chrono>
+#include <functional>
 
 #include "amqp/codec/methods.h"
 #include "base/random_name.h"
@@ -22,6 +24,11 @@ std::optional<ExchangeType> ParseType(const std::string& t) {
 std::string GeneratedName() { return RandomName("amq.gen-"); }
 
 // The value part of RabbitMQ's inequivalent-arg text: "the value '1000' of type 'signedint'".
+// RabbitMQ's assert_args_equivalence: with both values present only the values are shown
+// ("received '2000' but current is '1000'"); with one missing, type and value ("received the
+// value 'dx' of type 'longstr' but current is none").
+std::string InequivalentArg(const amqp::FieldValue* got, const amqp::FieldValue* cur);
+
 std::string DescribeArg(const amqp::FieldValue* v) {
   if (v == nullptr) return "none";
   std::string shown;
@@ -35,6 +42,20 @@ std::string DescribeArg(const amqp::FieldValue* v) {
     shown = "...";
   }
   return "the value '" + shown + "' of type '" + std::string(v->TypeName()) + "'";
+}
+
+std::string ShownValue(const amqp::FieldValue& v) {
+  if (auto i = v.AsInt()) return std::to_string(*i);
+  if (const auto* s = v.AsString()) return *s;
+  if (const auto* b = v.get_if<bool>()) return Bool(*b);
+  return "...";
+}
+
+std::string InequivalentArg(const amqp::FieldValue* got, const amqp::FieldValue* cur) {
+  if (got != nullptr && cur != nullptr) {
+    return "received '" + ShownValue(*got) + "' but current is '" + ShownValue(*cur) + "'";
+  }
+  return "received " + DescribeArg(got) + " but current is " + DescribeArg(cur);
 }
 
 bool ArgEquivalent(const amqp::FieldValue* a, const amqp::FieldValue* b) {
@@ -54,6 +75,8 @@ constexpr const char* kComparedQueueArgs[] = {
 
 Vhost::Vhost(std::string name, storage::Store* store, BrokerOptions options)
     : name_(std::move(name)), store_(store), options_(options) {
+  Tick();
+  if (options_.io != nullptr) timer_ = std::make_unique<boost::asio::steady_timer>(*options_.io);
   auto add = [this](const std::string& n, ExchangeType t, const std::string& tn, bool internal) {
     Exchange e;
     e.name = n;
@@ -138,9 +161,9 @@ std::optional<Error> Vhost::ExchangeDeclare(const std::string& name, const std::
     const auto* got = amqp::Find(args, "alternate-exchange");
     const auto* cur = amqp::Find(e.args, "alternate-exchange");
     if (!ArgEquivalent(got, cur)) {
-      return Error{amqp::kPreconditionFailed,
-                   "inequivalent arg 'alternate-exchange' for " + ExchangeText(name) +
-                       ": received " + DescribeArg(got) + " but current is " + DescribeArg(cur)};
+      return Error{amqp::kPreconditionFailed, "inequivalent arg 'alternate-exchange' for " +
+                                                  ExchangeText(name) + ": " +
+                                                  InequivalentArg(got, cur)};
     }
     return std::nullopt;
   }
@@ -243,7 +266,8 @@ Result<DeclareOk> Vhost::QueueDeclare(const std::string& name_in, bool passive, 
   if (passive) {
     if (it == queues_.end()) return {std::nullopt, Error{amqp::kNotFound, "no " + QueueText(name)}};
     if (auto e = CheckExclusive(*it->second, conn)) return {std::nullopt, e};
-    const Queue& q = *it->second;
+    Queue& q = *it->second;
+    q.Touch();
     return {DeclareOk{name, static_cast<uint32_t>(q.message_count()),
                       static_cast<uint32_t>(q.consumer_count())},
             std::nullopt};
@@ -254,7 +278,7 @@ Result<DeclareOk> Vhost::QueueDeclare(const std::string& name_in, bool passive, 
   }
   if (exclusive) durable = false;  // RabbitMQ errata: durable exclusive queues are transient
   if (it != queues_.end()) {
-    const Queue& q = *it->second;
+    Queue& q = *it->second;
     if (auto e = CheckExclusive(q, conn)) return {std::nullopt, e};
     if (q.owner().has_value() != exclusive) {
       return {std::nullopt, Error{amqp::kResourceLocked,
@@ -278,22 +302,21 @@ Result<DeclareOk> Vhost::QueueDeclare(const std::string& name_in, bool passive, 
       if (!ArgEquivalent(got, cur)) {
         return {std::nullopt, Error{amqp::kPreconditionFailed,
                                     std::string("inequivalent arg '") + key + "' for " +
-                                        QueueText(name) + ": received " + DescribeArg(got) +
-                                        " but current is " + DescribeArg(cur)}};
+                                        QueueText(name) + ": " + InequivalentArg(got, cur)}};
       }
     }
+    q.Touch();
     return {DeclareOk{name, static_cast<uint32_t>(q.message_count()),
                       static_cast<uint32_t>(q.consumer_count())},
             std::nullopt};
   }
-  bool single_active = false;
-  if (auto e = SingleActiveConsumerArg(args, QueueText(name), single_active)) {
-    return {std::nullopt, Error{amqp::kPreconditionFailed, *e}};
-  }
+  auto settings = ParseQueueSettings(args, QueueText(name), name, name_);
+  if (settings.error) return {std::nullopt, Error{amqp::kPreconditionFailed, *settings.error}};
   auto q = std::make_shared<Queue>(name, durable, auto_delete,
                                    exclusive ? std::optional<ConnectionId>(conn) : std::nullopt,
                                    args, options_.queue_memory_bytes);
-  q->consumers().set_single_active(single_active);
+  q->Configure(*settings.settings, this);
+  q->consumers().set_single_active(settings.settings->single_active_consumer);
   if (durable && store_ != nullptr) q->AttachLog(store_->OpenQueue(name_, name));
   queues_.emplace(name, q);
   if (exclusive) exclusive_[conn.value()].push_back(name);
@@ -472,7 +495,7 @@ void Vhost::Route(const Exchange& ex, const Message& m, const std::string& key,
   }
 }
 
-Result<size_t> Vhost::Publish(const MessagePtr& message) {
+Result<size_t> Vhost::Publish(const MessagePtr& message, bool* rejected) {
   const Exchange* ex = FindExchange(message->exchange);
   if (ex == nullptr) {
     return {std::nullopt, Error{amqp::kNotFound, "no " + ExchangeText(message->exchange)}};
@@ -488,7 +511,9 @@ Result<size_t> Vhost::Publish(const MessagePtr& message) {
     visited.clear();
     Route(*ex, *message, key, targets, visited);
   }
-  for (Queue* q : targets) q->Enqueue(message);
+  for (Queue* q : targets) {
+    if (!q->Enqueue(message) && rejected != nullptr) *rejected = true;
+  }
   if (ex->name.empty() && !reply_queues_.empty()) DeliverReplies(message);
   return {targets.size(), std::nullopt};
 }
@@ -543,6 +568,51 @@ void Vhost::OnConnectionClosed(ConnectionId conn) {
       DeleteQueue(QueuePtr(q->second));
     }
   }
+}
+
+void Vhost::Tick() {
+  now_ms_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count());
+}
+
+void Vhost::ScheduleWake(const QueuePtr& q, uint64_t at_ms) {
+  // Never at or before now (RunTimers would loop); grouped into kWakeGranularityMs slots.
+  at_ms = std::max(at_ms, now_ms_ + 1);
+  at_ms = (at_ms + kWakeGranularityMs - 1) / kWakeGranularityMs * kWakeGranularityMs;
+  wakes_.push_back(Wake{at_ms, q});
+  std::push_heap(wakes_.begin(), wakes_.end(), std::greater<>());
+  ArmTimer();
+}
+
+void Vhost::ArmTimer() {
+  if (!timer_ || wakes_.empty()) return;
+  const uint64_t at = wakes_.front().at;
+  if (timer_at_ != 0 && timer_at_ <= at) return;
+  timer_at_ = at;
+  Tick();
+  timer_->expires_after(std::chrono::milliseconds(at > now_ms_ ? at - now_ms_ : 0));
+  timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // re-armed earlier, or shutting down
+    timer_at_ = 0;
+    RunTimers();
+  });
+}
+
+void Vhost::RunTimers() {
+  Tick();
+  while (!wakes_.empty() && wakes_.front().at <= now_ms_) {
+    std::pop_heap(wakes_.begin(), wakes_.end(), std::greater<>());
+    Wake w = std::move(wakes_.back());
+    wakes_.pop_back();
+    if (auto q = w.queue.lock()) q->OnTimer(now_ms_);
+  }
+  ArmTimer();
+}
+
+void Vhost::ExpireQueue(const QueuePtr& q) {
+  auto it = queues_.find(q->name());
+  if (it != queues_.end() && it->second == q) DeleteQueue(q);
 }
 
 Broker::Broker(storage::Store* store, BrokerOptions options) : store_(store) {

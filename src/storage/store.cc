@@ -113,7 +113,7 @@ std::vector<RecoveredMessage> QueueLog::Recover(RecoveryStats& stats) {
             auto m = DecodeMessage(payload);
             if (!m) return;
             messages.push_back(RecoveredMessage{
-                m->seq, Location{number, static_cast<uint32_t>(off), size}, false});
+                m->seq, Location{number, static_cast<uint32_t>(off), size}, false, m->expires_at});
           } else if (type == static_cast<uint8_t>(RecordType::kAcks)) {
             DecodeSeqList(payload, acked);
           } else if (type == static_cast<uint8_t>(RecordType::kDelivered)) {

@@ -69,6 +69,7 @@ struct RecoveredMessage {
   uint64_t seq = 0;
   Location loc;
   bool delivered = false;
+  uint64_t expires_at = 0;  // the record's expires_at (Unix ms, 0 = never)
 };
 
 struct RecoveryStats {

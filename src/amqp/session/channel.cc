@@ -194,13 +194,13 @@ void Channel::FlushConfirms() {
   storage::Store* store = conn_.store();
   uint64_t upto = publish_seq_;
   while (!waiting_.empty()) {
-    const auto [seq, epoch] = waiting_.front();
-    if (store == nullptr || epoch > store->synced_epoch()) {
+    const auto [seq, epoch, nack] = waiting_.front();
+    if (epoch != 0 && (store == nullptr || epoch > store->synced_epoch())) {
       upto = seq - 1;
       break;
     }
     waiting_.pop_front();
-    if (store->Failed(epoch)) {
+    if (nack || (store != nullptr && store->Failed(epoch))) {
       // Not known to be on disk: the publisher must not count on it (RabbitMQ nacks too).
       AckPublishesUpTo(seq - 1);
       BasicNack nack;
@@ -518,9 +518,19 @@ std::optional<Close> Channel::OnContentHeader(const Frame& f) {
     EncodeProperties(props, raw);
     building_->SetProperties(raw.span());
   }
+  if (props.expiration) {
+    uint64_t ms = 0;
+    if (auto err = broker::ParseExpiration(*props.expiration, ms)) {
+      publishing_.reset();
+      building_.reset();
+      return MakeClose(kPreconditionFailed, *err, BasicPublish::kClassId, BasicPublish::kMethodId);
+    }
+    building_->expiration_ms = ms;
+  }
   if (props.headers) ApplySenderSelected(props, *building_);
   building_->headers = std::move(props.headers);
   building_->delivery_mode = props.delivery_mode.value_or(1);
+  building_->priority = props.priority.value_or(0);
   body_expected_ = h.value().body_size;
   // Reserve what one read can bring, not what the header claims: a peer must not make us
   // allocate max_message_size per channel by announcing a body it never sends.
@@ -562,7 +572,8 @@ std::optional<Close> Channel::CompletePublish() {
 std::optional<Close> Channel::DoPublish(const broker::MessagePtr& m, bool mandatory) {
   storage::Store* store = conn_.store();
   const uint64_t epoch_before = store != nullptr ? store->appended_epoch() : 0;
-  auto r = conn_.vhost().Publish(m);
+  bool rejected = false;
+  auto r = conn_.vhost().Publish(m, &rejected);
   if (!r.ok()) return Fail(BasicPublish::kClassId, BasicPublish::kMethodId, *r.error);
   if (*r.value == 0 && mandatory) {
     BasicReturn ret;
@@ -575,8 +586,12 @@ std::optional<Close> Channel::DoPublish(const broker::MessagePtr& m, bool mandat
   if (confirm_) {
     ++publish_seq_;
     // Stored in a durable queue's log: the confirm waits for the fdatasync that covers it.
-    if (store != nullptr && store->appended_epoch() != epoch_before) {
-      waiting_.emplace_back(publish_seq_, store->appended_epoch());
+    if (rejected) {
+      // A queue refused it (x-overflow reject-publish): nacked in order with the others.
+      waiting_.push_back(
+          Waiting{publish_seq_, store != nullptr ? store->appended_epoch() : 0, true});
+    } else if (store != nullptr && store->appended_epoch() != epoch_before) {
+      waiting_.push_back(Waiting{publish_seq_, store->appended_epoch(), false});
     }
   }
   return std::nullopt;
@@ -648,6 +663,8 @@ void Channel::ApplySettle(const std::vector<uint64_t>& tags, bool ack, bool requ
       auto& slot = back[u.queue.get()];
       slot.first = u.queue;
       slot.second.push_back(std::move(u.entry));
+    } else if (!ack) {
+      u.queue->Reject(std::move(u.entry));  // dead-lettered if the queue has a DLX
     } else {
       u.queue->Settle(u.entry);
     }

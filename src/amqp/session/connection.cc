@@ -202,6 +202,7 @@ void Connection::OnSynced() {
 size_t Connection::OnData(std::span<const std::byte> data) {
   graveyard.clear();
   if (state_ == State::kClosed) return data.size();
+  if (vhost_ != nullptr) vhost_->Tick();  // the broker clock: once per read, not per message
   last_read_ = std::chrono::steady_clock::now();
   size_t pos = 0;
   if (state_ == State::kHeader) {

@@ -184,7 +184,13 @@ class Channel {
   uint64_t publish_seq_ = 0;
   uint64_t confirmed_seq_ = 0;
   // Publishes (confirm seq, storage epoch) that wait for an fdatasync, oldest first.
-  std::deque<std::pair<uint64_t, uint64_t>> waiting_;
+  // Confirms not sent yet: (publish seq, storage epoch to wait for or 0, nack).
+  struct Waiting {
+    uint64_t seq;
+    uint64_t epoch;
+    bool nack;
+  };
+  std::deque<Waiting> waiting_;
   // The reply to a method that changed durable state (declare, bind, delete, tx.commit with
   // persistent messages) is held until the epoch it needs is synced; 0 = none.
   uint64_t held_epoch_ = 0;
