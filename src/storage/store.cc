@@ -448,7 +448,8 @@ void Store::Schedule() {
   });
 }
 
-void Store::Commit() {
+void Store::WriteBuffered() {
+  if (dirty_.empty() && retry_.empty()) return;
   // Buffered records reach the files now, even while a sync is in flight: a killed process
   // loses nothing that was written (only a machine crash loses what was not yet synced).
   std::set<QueueLog*> work = std::move(dirty_);
@@ -466,6 +467,10 @@ void Store::Commit() {
     for (auto& f : log->unsynced_) unsynced_files_.push_back(std::move(f));
     log->unsynced_.clear();
   }
+}
+
+void Store::Commit() {
+  WriteBuffered();
   if (in_flight_) return;  // Completed() hands the next batch over
   Batch b;
   b.files = std::move(unsynced_files_);

@@ -161,6 +161,12 @@ class Store {
   // The definitions file, if there is one.
   result<std::optional<std::string>> ReadDefinitions();
 
+  // Writes the records buffered so far to their files (no sync). A session calls it before its
+  // replies go out, so that a reply the client has seen (an ack's round trip, say) is never
+  // ahead of the records behind it: a killed process loses none of them. The sync batch still
+  // starts from the posted commit.
+  void WriteBuffered();
+
   uint64_t appended_epoch() const { return appended_epoch_; }
   uint64_t synced_epoch() const { return synced_epoch_; }
   // True if the batch that covered `epoch` failed (only meaningful once synced).

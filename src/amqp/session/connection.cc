@@ -255,6 +255,9 @@ size_t Connection::OnData(std::span<const std::byte> data) {
     ch->FlushConfirms();
     if (ch->WaitingForSync()) WantSync();
   }
+  // The records behind this batch (appends, acks) reach the files before its replies are
+  // written: once a client has seen a reply, a kill -9 cannot take back what preceded it.
+  if (store() != nullptr) store()->WriteBuffered();
   if (state_ == State::kClosed || state_ == State::kClosing) return data.size();
   if (paused_ || alarm_paused_) t_.SetReading(false);
   return pos;
