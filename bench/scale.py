@@ -15,19 +15,15 @@ because a machine is slow.
 """
 import argparse
 import json
+import os
 import sys
 import threading
 import time
 
 import amqp
 
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+from helpers import rss_kb  # noqa: E402
 
 
 def settle(pid, seconds=3.0):

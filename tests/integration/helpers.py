@@ -19,3 +19,12 @@ def drain(ch, queue, n, timeout=5, ack=True):
             continue
         got.append((m, p, b))
     return got
+
+
+def rss_kb(pid):
+    """The resident set (VmRSS) of process `pid` in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for process {pid}")

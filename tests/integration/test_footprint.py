@@ -13,17 +13,9 @@ import amqp
 import pytest
 
 from conftest import Warrend, rss_measuring_env
-from helpers import uid
+from helpers import rss_kb, uid
 
 ASAN = "asan" in os.environ.get("WARREN_BIN", "")
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def open_idle(port, n):

@@ -8,15 +8,11 @@ import pika
 import pytest
 
 from conftest import Warrend, rss_measuring_env
-from helpers import uid
+from helpers import rss_kb, uid
 
 
 def rss(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    return rss_kb(pid) * 1024
 
 
 def params(w):

@@ -13,7 +13,7 @@ import pytest
 
 import rawamqp as raw
 from conftest import Warrend, rss_measuring_env
-from helpers import uid
+from helpers import rss_kb, uid
 
 MSG = 100 * 1024
 WRITE_BUFFER = 1 << 20
@@ -28,11 +28,7 @@ def broker(warrend_bin):
 
 
 def rss(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    return rss_kb(pid) * 1024
 
 
 def stalled_consumer(port, queue, no_ack):

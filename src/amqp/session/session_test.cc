@@ -44,6 +44,22 @@ class SessionTest : public ::testing::Test {
                  std::span(reinterpret_cast<const std::byte*>(body.data()), body.size()), 131072);
   }
 
+  // Channel 1 opened, queue "q" declared, `bodies` published to it and a consumer on it, in one
+  // batch of frames.
+  ByteBuffer QueueWithConsumer(const std::vector<std::string>& bodies, bool no_ack = false) {
+    ByteBuffer b;
+    WriteMethod(b, 1, ChannelOpen{});
+    QueueDeclare qd;
+    qd.queue = "q";
+    WriteMethod(b, 1, qd);
+    for (const auto& body : bodies) Publish(b, 1, "q", body);
+    BasicConsume c;
+    c.queue = "q";
+    c.no_ack = no_ack;
+    WriteMethod(b, 1, c);
+    return b;
+  }
+
   FakeTransport t_;
   broker::Broker broker_;
   SessionConfig cfg_;
@@ -162,17 +178,7 @@ TEST_F(SessionTest, OversizeMessageClosesTheChannelWith406) {
 
 TEST_F(SessionTest, ClosingConnectionRequeuesUnackedInOrder) {
   Feed(Handshake());
-  ByteBuffer b;
-  WriteMethod(b, 1, ChannelOpen{});
-  QueueDeclare qd;
-  qd.queue = "q";
-  WriteMethod(b, 1, qd);
-  Publish(b, 1, "q", "1");
-  Publish(b, 1, "q", "2");
-  BasicConsume c;
-  c.queue = "q";
-  WriteMethod(b, 1, c);
-  Feed(b);
+  Feed(QueueWithConsumer({"1", "2"}));
   auto q = broker_.FindVhost("/")->FindQueue("q");
   EXPECT_EQ(q->message_count(), 0u);
   conn_->OnClosed();
@@ -207,16 +213,7 @@ TEST_F(SessionTest, ConsumerTimeoutClosesTheChannelAndRequeues) {
   cfg_.consumer_timeout = std::chrono::milliseconds(1000);
   conn_ = std::make_unique<Connection>(t_, broker_, cfg_);
   Feed(Handshake(131072, 0));
-  ByteBuffer b;
-  WriteMethod(b, 1, ChannelOpen{});
-  QueueDeclare qd;
-  qd.queue = "q";
-  WriteMethod(b, 1, qd);
-  Publish(b, 1, "q", "1");
-  BasicConsume c;
-  c.queue = "q";
-  WriteMethod(b, 1, c);
-  Feed(b);
+  Feed(QueueWithConsumer({"1"}));
   auto q = broker_.FindVhost("/")->FindQueue("q");
   EXPECT_EQ(q->message_count(), 0u);
   const auto now = std::chrono::steady_clock::now();
@@ -240,18 +237,7 @@ TEST_F(SessionTest, FullWriteBufferHoldsDeliveriesInTheQueueUntilDrained) {
   conn_ = std::make_unique<Connection>(t_, broker_, cfg_);
   Feed(Handshake(131072, 0));
   t_.pending = 5000;  // the peer stopped reading
-  ByteBuffer b;
-  WriteMethod(b, 1, ChannelOpen{});
-  QueueDeclare qd;
-  qd.queue = "q";
-  WriteMethod(b, 1, qd);
-  Publish(b, 1, "q", "1");
-  Publish(b, 1, "q", "2");
-  BasicConsume c;
-  c.queue = "q";
-  c.no_ack = true;
-  WriteMethod(b, 1, c);
-  Feed(b);
+  Feed(QueueWithConsumer({"1", "2"}, /*no_ack=*/true));
   auto q = broker_.FindVhost("/")->FindQueue("q");
   EXPECT_EQ(q->message_count(), 2u);
   conn_->OnOutputDrained();
