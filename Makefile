@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 DATA_DIR ?= ./data
 WARREN_ARGS ?=
 
-.PHONY: run test build debug asan fuzz-smoke fuzz format format-check deps clean bench
+.PHONY: run test build debug asan tsan fuzz-smoke fuzz format format-check deps clean bench
 
 deps:
 	@scripts/install-deps.sh
@@ -31,6 +31,10 @@ debug: deps
 asan: deps
 	@cmake --preset asan-ubsan >/dev/null
 	@cmake --build build/asan-ubsan -j $(JOBS)
+
+# ThreadSanitizer over the storage sync thread and the suites that drive it (scripts/tsan.sh).
+tsan: deps
+	@scripts/tsan.sh
 
 # A longer fuzzing campaign: FUZZ_SECONDS per target (default 600).
 fuzz: deps
