@@ -11,6 +11,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -336,6 +337,8 @@ class Vhost {
   // The broker clock (Unix ms), read once per loop turn: Tick() is called by sessions when
   // they start handling a read, and by the expiry timer. TTL arithmetic uses Now().
   uint64_t Now() const { return now_ms_; }
+  // The same turn's monotonic time (delivery ages for consumer_timeout).
+  std::chrono::steady_clock::time_point SteadyNow() const { return steady_now_; }
   void Tick();
   // Queue `q` wants OnTimer at `at_ms` (rounded up to kWakeGranularityMs).
   void ScheduleWake(const QueuePtr& q, uint64_t at_ms);
@@ -405,6 +408,7 @@ class Vhost {
   void RunTimers();
   void ArmTimer();
   uint64_t now_ms_ = 0;
+  std::chrono::steady_clock::time_point steady_now_ = std::chrono::steady_clock::now();
   struct Wake {
     uint64_t at;
     std::weak_ptr<Queue> queue;

@@ -571,6 +571,7 @@ void Vhost::OnConnectionClosed(ConnectionId conn) {
 }
 
 void Vhost::Tick() {
+  steady_now_ = std::chrono::steady_clock::now();
   now_ms_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
                                       .count());

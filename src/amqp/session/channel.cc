@@ -62,7 +62,7 @@ void ChannelConsumer::Deliver(const std::shared_ptr<broker::Queue>& q, broker::Q
   ch_.WriteDelivery(this, e, tag);
   if (!no_ack_) {
     ++unacked;
-    ch_.unacked_.Put(tag, Channel::Unacked{q, std::move(e), tag_});
+    ch_.unacked_.Put(tag, Channel::Unacked{q, std::move(e), tag_, ch_.conn_.vhost().SteadyNow()});
   } else {
     q->Settle(e);
   }
@@ -617,7 +617,7 @@ std::optional<Close> Channel::Handle(const BasicGet& m) {
   WriteContent(conn_.Output(), id_, ok, entry->message->properties(), entry->message->body(),
                conn_.frame_max());
   if (!m.no_ack) {
-    unacked_.Put(tag, Unacked{*q.value, std::move(*entry), ""});
+    unacked_.Put(tag, Unacked{*q.value, std::move(*entry), "", conn_.vhost().SteadyNow()});
   } else {
     (*q.value)->Settle(*entry);
   }

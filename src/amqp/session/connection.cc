@@ -102,13 +102,16 @@ bool Connection::AlarmOn() const {
          (cfg_.memory_alarm != nullptr && cfg_.memory_alarm->on());
 }
 
-namespace {
-// connection.blocked's reason, RabbitMQ's words for its resource alarms.
-std::string BlockReason(bool memory, bool disk) {
-  if (memory && disk) return "low on memory & disk";  // "low on " + reasons joined by " & "
-  return memory ? "low on memory" : "low on disk";
+// connection.blocked with RabbitMQ's words for the alarms that are on.
+void Connection::SendBlocked() {
+  const bool memory = cfg_.memory_alarm != nullptr && cfg_.memory_alarm->on();
+  const bool disk = store() != nullptr && store()->disk_alarm();
+  ConnectionBlocked b;
+  // "low on " + the resources joined by " & ".
+  b.reason = memory && disk ? "low on memory & disk" : memory ? "low on memory" : "low on disk";
+  Send(0, b);
+  blocked_sent_ = true;
 }
-}  // namespace
 
 void Connection::OnDiskAlarm(bool) { OnAlarmChange(); }
 void Connection::OnMemoryAlarm(bool) { OnAlarmChange(); }
@@ -117,11 +120,7 @@ void Connection::OnAlarmChange() {
   if (state_ == State::kClosed || state_ == State::kClosing) return;
   if (AlarmOn()) {
     if (published_ && blocked_capability_ && !blocked_sent_) {
-      ConnectionBlocked b;
-      b.reason = BlockReason(cfg_.memory_alarm != nullptr && cfg_.memory_alarm->on(),
-                             store() != nullptr && store()->disk_alarm());
-      Send(0, b);
-      blocked_sent_ = true;
+      SendBlocked();
       t_.RequestFlush();
     }
     return;
@@ -141,6 +140,7 @@ void Connection::OnOutputDrained() {
   if (!dispatch_paused_ || state_ != State::kRunning) return;
   if (t_.pending_output() > cfg_.write_buffer_bytes) return;
   dispatch_paused_ = false;
+  if (vhost_ != nullptr) vhost_->Tick();  // deliveries below are stamped with the turn's clock
   // Copy the ids: a dispatch can close a channel (never today, but cheap to be safe).
   std::vector<uint16_t> ids;
   for (auto& [id, ch] : channels_) ids.push_back(id);
@@ -237,13 +237,7 @@ size_t Connection::OnData(std::span<const std::byte> data) {
       published_ = true;
       if (AlarmOn()) {
         // Blocked: this publish and everything after it wait in the socket buffers.
-        if (blocked_capability_ && !blocked_sent_) {
-          ConnectionBlocked b;
-          b.reason = BlockReason(cfg_.memory_alarm != nullptr && cfg_.memory_alarm->on(),
-                                 store() != nullptr && store()->disk_alarm());
-          Send(0, b);
-          blocked_sent_ = true;
-        }
+        if (blocked_capability_ && !blocked_sent_) SendBlocked();
         alarm_paused_ = true;
         break;
       }
@@ -538,6 +532,7 @@ void Connection::OnTick(std::chrono::steady_clock::time_point now) {
         expired.emplace_back(ch.get(), *c);
       }
     }
+    if (!expired.empty() && vhost_ != nullptr) vhost_->Tick();  // requeues may deliver
     for (auto& [ch, c] : expired) ChannelError(*ch, c);
     if (!expired.empty()) t_.RequestFlush();
   }

@@ -130,7 +130,8 @@ class Channel {
     broker::QueuePtr queue;
     broker::QueueEntry entry;
     std::string consumer_tag;  // "" for basic.get
-    std::chrono::steady_clock::time_point delivered_at = std::chrono::steady_clock::now();
+    // The loop turn's clock (Vhost::SteadyNow), not a clock read per delivery.
+    std::chrono::steady_clock::time_point delivered_at;
   };
   struct TxPublish {
     broker::MessagePtr message;
@@ -259,6 +260,7 @@ class Connection : public ProtocolHandler,
   void Log(const Close& c, uint16_t channel);
   bool AlarmOn() const;
   void OnAlarmChange();
+  void SendBlocked();
 
   Transport& t_;
   broker::Broker& broker_;
