@@ -148,6 +148,7 @@ int Main(int argc, char** argv) {
   }
   broker::BrokerOptions broker_opts;
   broker_opts.queue_memory_bytes = cfg.queue_memory_bytes;
+  broker_opts.max_queues = cfg.max_queues;
   broker_opts.io = &io;
   broker::Broker broker(&store, broker_opts);
   if (auto err = broker.Recover()) {
@@ -167,7 +168,6 @@ int Main(int argc, char** argv) {
   MemoryMonitor memory_monitor(io, memory_alarm, memory_limit == 0 ? UINT64_MAX : memory_limit);
   amqp::SessionConfig session_cfg;
   session_cfg.memory_alarm = &memory_alarm;
-  session_cfg.max_queues = cfg.max_queues;
   session_cfg.handshake_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
   session_cfg.consumer_timeout = std::chrono::milliseconds(cfg.consumer_timeout_ms);
   session_cfg.write_buffer_bytes = cfg.write_buffer_bytes;

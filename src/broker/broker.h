@@ -94,6 +94,9 @@ struct BrokerOptions {
   // A durable queue keeps at most this many bytes of ready persistent messages in memory; the
   // rest stay in its segment log only and are read back on delivery.
   uint64_t queue_memory_bytes = 64u << 20;
+  // Queues per vhost (RabbitMQ's vhost max-queues limit); 0 = unlimited. Queues recovered at
+  // start are not refused.
+  uint32_t max_queues = 0;
   // Runs the expiry timers (message TTL, x-expires). Without it (unit tests) messages expire
   // only when they reach the head or Vhost::RunTimersForTest() is called.
   boost::asio::io_context* io = nullptr;

@@ -195,6 +195,23 @@ TEST(Vhost, ClosingAConnectionDeletesOnlyItsExclusiveQueues) {
   EXPECT_EQ(v.queue_count(), 1u);
 }
 
+TEST(Vhost, MaxQueuesRefusesOnlyNewQueues) {
+  BrokerOptions o;
+  o.max_queues = 2;
+  Vhost v("/", nullptr, o);
+  ConnectionId c(1);
+  ASSERT_TRUE(v.QueueDeclare("a", false, false, false, false, {}, c).ok());
+  ASSERT_TRUE(v.QueueDeclare("b", false, false, false, false, {}, c).ok());
+  auto r = v.QueueDeclare("c", false, false, false, false, {}, c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error->reply_code, 406);
+  EXPECT_EQ(r.error->text, "cannot declare queue 'c': queue limit in vhost '/' (2) is reached");
+  EXPECT_TRUE(v.QueueDeclare("a", false, false, false, false, {}, c).ok()) << "redeclare";
+  EXPECT_TRUE(v.QueueDeclare("b", true, false, false, false, {}, c).ok()) << "passive";
+  ASSERT_TRUE(v.QueueDelete("a", false, false, c).ok());
+  EXPECT_TRUE(v.QueueDeclare("c", false, false, false, false, {}, c).ok()) << "room again";
+}
+
 TEST(Queue, RoundRobinSkipsConsumersWithoutCredit) {
   Vhost v("/");
   ConnectionId c(1);

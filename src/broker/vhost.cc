@@ -310,6 +310,14 @@ Result<DeclareOk> Vhost::QueueDeclare(const std::string& name_in, bool passive, 
                       static_cast<uint32_t>(q.consumer_count())},
             std::nullopt};
   }
+  if (options_.max_queues != 0 && !loading_ && queues_.size() >= options_.max_queues) {
+    // RabbitMQ 3.10 (rabbit_amqqueue:check_vhost_queue_limit) names the queue, generated
+    // names included.
+    return {std::nullopt,
+            Error{amqp::kPreconditionFailed,
+                  "cannot declare queue '" + name + "': queue limit in vhost '" + name_ + "' (" +
+                      std::to_string(options_.max_queues) + ") is reached"}};
+  }
   auto settings = ParseQueueSettings(args, QueueText(name), name, name_);
   if (settings.error) return {std::nullopt, Error{amqp::kPreconditionFailed, *settings.error}};
   auto q = std::make_shared<Queue>(name, durable, auto_delete,

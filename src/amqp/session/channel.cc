@@ -301,17 +301,6 @@ std::optional<Close> Channel::Handle(const ExchangeUnbind& m) {
 
 std::optional<Close> Channel::Handle(const QueueDeclare& m) {
   const std::string queue = StripCrLf(m.queue);
-  const uint32_t max_queues = conn_.config().max_queues;
-  if (max_queues != 0 && !m.passive && conn_.vhost().queue_count() >= max_queues &&
-      (queue.empty() || conn_.vhost().FindQueue(queue) == nullptr)) {
-    // RabbitMQ 3.10 (rabbit_amqqueue:check_vhost_queue_limit) names the queue, generated
-    // names included.
-    const std::string name = queue.empty() ? RandomName("amq.gen-") : queue;
-    return MakeClose(kPreconditionFailed,
-                     "cannot declare queue '" + name + "': queue limit in vhost '" +
-                         conn_.vhost().name() + "' (" + std::to_string(max_queues) + ") is reached",
-                     m.kClassId, m.kMethodId);
-  }
   // A passive declare of "" does not mean the last declared queue (RabbitMQ: 404).
   auto r = conn_.vhost().QueueDeclare(queue, m.passive, m.durable, m.exclusive, m.auto_delete,
                                       m.arguments, conn_.id());

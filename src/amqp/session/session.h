@@ -33,7 +33,6 @@ struct SessionConfig {
   uint16_t channel_max = 2047;
   uint16_t heartbeat = 60;
   uint64_t max_message_size = 134217728;
-  uint32_t max_queues = 0;  // per vhost; 0 = unlimited
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds consumer_timeout{1'800'000};  // 0 = off
   // Above this many bytes waiting to be written, the connection's consumers get nothing more.
