@@ -156,6 +156,8 @@ int Main(int argc, char** argv) {
     return 1;
   }
   MemoryAlarm memory_alarm;
+  // Above the mark queues page their messages out to disk (paging.cc) as well.
+  memory_alarm.AddListener(&broker);
   const uint64_t ram = TotalRamBytes();
   const uint64_t memory_limit =
       cfg.memory_high_watermark_bytes != 0

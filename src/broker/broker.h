@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "amqp/codec/field_table.h"
+#include "base/memory.h"
 #include "base/strong_id.h"
 #include "broker/consumer_set.h"
 #include "broker/queue_args.h"
@@ -91,8 +92,9 @@ struct QueueEntry {
 
 // Broker-wide settings (from config).
 struct BrokerOptions {
-  // A durable queue keeps at most this many bytes of ready persistent messages in memory; the
-  // rest stay in its segment log only and are read back on delivery.
+  // A queue keeps at most about this many bytes of ready messages in memory (bodies plus a
+  // per-message overhead); beyond it new messages are paged out to disk and read back in order
+  // (paging.cc, docs/queues.md "Paging").
   uint64_t queue_memory_bytes = 64u << 20;
   // Queues per vhost (RabbitMQ's vhost max-queues limit); 0 = unlimited. Queues recovered at
   // start are not refused.
@@ -131,7 +133,8 @@ class Queue : public std::enable_shared_from_this<Queue> {
         auto_delete_(auto_delete),
         owner_(owner),
         args_(std::move(args)),
-        memory_bytes_(memory_bytes) {}
+        memory_bytes_(memory_bytes),
+        budget_(memory_bytes) {}
 
   const std::string& name() const { return name_; }
   bool durable() const { return durable_; }
@@ -145,13 +148,17 @@ class Queue : public std::enable_shared_from_this<Queue> {
   // QueueSettings::Features(): 0 for a plain queue.
   uint32_t features() const { return features_; }
   bool deleted() const { return deleted_; }
-  size_t message_count() const { return ready_.size(); }
+  // Ready messages, in memory and paged out.
+  size_t message_count() const { return ready_.size() + paged_; }
   size_t consumer_count() const { return consumers_.size(); }
   // Who gets the next message (priorities, single active consumer): consumer_set.h.
   ConsumerSet& consumers() { return consumers_; }
   const ConsumerSet& consumers() const { return consumers_; }
-  // Bytes of ready messages held in memory (paged-out ones not counted).
+  // Estimated memory held by ready messages (entries, message objects and bytes; paged-out
+  // ones not counted).
   uint64_t resident_bytes() const { return resident_bytes_; }
+  // Ready messages waiting in page files on disk.
+  uint64_t paged_count() const { return paged_; }
 
   // Durable queues: the segment log that keeps their persistent messages.
   void AttachLog(std::unique_ptr<storage::QueueLog> log) { log_ = std::move(log); }
@@ -188,10 +195,28 @@ class Queue : public std::enable_shared_from_this<Queue> {
   // Called by the vhost on deletion: marks deleted, drops messages, tells consumers.
   size_t MarkDeleted();
 
+  // The memory alarm (paging.cc): while it is on the queue keeps only kPressureBudget bytes of
+  // ready messages in memory and pages out the rest at once.
+  void SetMemoryPressure(bool on);
+  static constexpr uint64_t kPressureBudget = 1u << 20;
+  // Paged entries are read back when less than this is resident, about kPageInBytes at a time.
+  static constexpr uint64_t kRefillBytes = 2u << 20;
+  static constexpr size_t kPageInBytes = 512u << 10;
+
  private:
   // Reads a paged-out message back from the log; false if it cannot be (logged, dropped).
   bool Load(QueueEntry& e);
   QueueEntry PopReady();
+  // Paging (paging.cc). Spill: over budget, `e` goes to a page file (true) or, in a queue that
+  // cannot page, a stored persistent message keeps only its position (false).
+  bool Spill(QueueEntry& e);
+  bool CanPage() const;
+  void PageOut(QueueEntry&& e);
+  // Moves the ready entries beyond the first kPressureBudget bytes to a page file read first.
+  void PageOutTail();
+  // Reads the next paged entries back into ready_.
+  void PageIn();
+  void DropPages();
   void Track(const QueueEntry& e, bool add);
   // The path of queues with features or messages with `expiration` (queue_features.cc).
   bool EnqueueSpecial(MessagePtr m);
@@ -200,6 +225,7 @@ class Queue : public std::enable_shared_from_this<Queue> {
   void DropHeads();
   // Expires ready entries due at `now_ms` (dead-lettered with reason expired).
   void ExpireDue(uint64_t now_ms);
+  void ExpireHeap(uint64_t now_ms);
   bool Expired(const QueueEntry& e) const;
   void DeadLetter(QueueEntry e, DeathReason reason);
   void WatchExpiry(const QueueEntry& e);
@@ -223,7 +249,8 @@ class Queue : public std::enable_shared_from_this<Queue> {
     uint64_t at;
     uint64_t seq;
     uint8_t priority;
-    bool operator>(const Expiry& o) const { return at > o.at; }
+    // Same time: arrival order, so messages expire and are dead-lettered in queue order.
+    bool operator>(const Expiry& o) const { return at != o.at ? at > o.at : seq > o.seq; }
   };
   std::vector<Expiry> expiry_heap_;
   uint64_t wake_at_ = 0;    // the wake-up asked of the vhost (0 = none)
@@ -234,7 +261,12 @@ class Queue : public std::enable_shared_from_this<Queue> {
   bool dispatching_ = false;
   uint64_t next_seq_ = 1;
   uint64_t memory_bytes_;
+  uint64_t budget_;  // memory_bytes_, or kPressureBudget while the memory alarm is on
   uint64_t resident_bytes_ = 0;
+  // Ready entries beyond the budget, in arrival order after every entry of ready_: the front
+  // file is read first (page_file.h).
+  std::deque<std::unique_ptr<storage::PageFile>> pages_;
+  uint64_t paged_ = 0;
   std::unique_ptr<storage::QueueLog> log_;
 };
 using QueuePtr = std::shared_ptr<Queue>;
@@ -369,6 +401,10 @@ class Vhost {
   QueuePtr CreateReplyQueue();
 
   QueuePtr FindQueue(const std::string& name) const;
+  storage::Store* store() const { return store_; }
+  // The memory alarm: every queue pages out what is above Queue::kPressureBudget.
+  void SetMemoryPressure(bool on);
+  bool memory_pressure() const { return memory_pressure_; }
   size_t queue_count() const { return queues_.size(); }
   const Exchange* FindExchange(const std::string& name) const;
 
@@ -421,13 +457,14 @@ class Vhost {
   uint64_t timer_at_ = 0;    // when the armed timer fires (0 = not armed)
   std::unique_ptr<boost::asio::steady_timer> timer_;
   int dead_letter_depth_ = 0;
+  bool memory_pressure_ = false;
 };
 
 // Expiry wake-ups are grouped in slots of this many ms: a message expires at most this late
 // (plus the event loop's delay).
 inline constexpr uint64_t kWakeGranularityMs = 10;
 
-class Broker {
+class Broker : public MemoryAlarm::Listener {
  public:
   // Without a store nothing is persisted (unit tests, fuzzing).
   explicit Broker(storage::Store* store = nullptr, BrokerOptions options = {});
@@ -437,6 +474,8 @@ class Broker {
   // nullptr if no such vhost.
   Vhost* FindVhost(const std::string& name);
   storage::Store* store() const { return store_; }
+  // Queues page out their messages while the memory alarm is on.
+  void OnMemoryAlarm(bool on) override;
 
   // The durable definitions as RabbitMQ's definitions-export JSON (docs/formats/).
   std::string ExportDefinitions() const;

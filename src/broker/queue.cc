@@ -26,8 +26,10 @@ storage::MessageRecord RecordOf(const Message& m, uint64_t seq, uint64_t expires
 }
 
 void Queue::Track(const QueueEntry& e, bool add) {
-  if (!e.message) return;
-  const uint64_t n = e.message->data.size();
+  // What the entry costs in memory, roughly: its slot, and the message object with its bytes
+  // (counted whole even when other queues share it).
+  const uint64_t n =
+      sizeof(QueueEntry) + (e.message ? sizeof(Message) + 32 + e.message->data.size() : 0);
   if (add) {
     resident_bytes_ += n;
   } else {
@@ -39,6 +41,9 @@ QueueEntry Queue::PopReady() {
   QueueEntry e = ready_.PopFront();
   Track(e, false);
   if (features_ & kFeatureLimit) ready_body_bytes_ -= std::min(ready_body_bytes_, BodyBytes(e));
+  if (paged_ != 0 && resident_bytes_ < kRefillBytes) [[unlikely]] {
+    PageIn();
+  }
   return e;
 }
 
@@ -51,10 +56,12 @@ bool Queue::Enqueue(MessagePtr m) {
   QueueEntry e{std::move(m), next_seq_++, {}, false};
   if (log_ && e.message->delivery_mode == 2) {
     e.loc = log_->Append(RecordOf(*e.message, e.seq, 0));
-    // Over the memory budget with a backlog: keep only the position (read back on delivery).
-    if (e.loc.stored() && !ready_.empty() &&
-        resident_bytes_ + e.message->data.size() > memory_bytes_) {
-      e.message.reset();
+  }
+  // Over the memory budget with a backlog, or paging already: the entry waits on disk.
+  if (paged_ != 0 || resident_bytes_ > budget_) [[unlikely]] {
+    if (Spill(e)) {
+      Dispatch();
+      return true;
     }
   }
   Track(e, true);
@@ -101,8 +108,8 @@ void Queue::Restore(const std::vector<storage::RecoveredMessage>& messages, uint
       if (!Load(e)) continue;
       e.priority = std::min(e.message->priority, settings_.max_priority);
       if (features_ & kFeatureLimit) ready_body_bytes_ += BodyBytes(e);
-      Track(e, true);
     }
+    Track(e, true);
     if (e.expires_at != 0) {
       timed_ = true;
       WatchExpiry(e);
@@ -168,9 +175,10 @@ std::optional<QueueEntry> Queue::Get() {
 }
 
 size_t Queue::Purge() {
-  const size_t n = ready_.size();
+  const size_t n = message_count();
   ready_.ForEach([this](const QueueEntry& e) { Settle(e); });
   ready_.Clear();
+  DropPages();
   resident_bytes_ = 0;
   ready_body_bytes_ = 0;
   return n;
@@ -193,8 +201,10 @@ bool Queue::RemoveConsumer(Consumer* c) {
 
 size_t Queue::MarkDeleted() {
   deleted_ = true;
-  const size_t n = ready_.size();
+  const size_t n = message_count();
   ready_.Clear();
+  pages_.clear();
+  paged_ = 0;
   resident_bytes_ = 0;
   ready_body_bytes_ = 0;
   expiry_heap_.clear();

@@ -59,7 +59,9 @@ QueueEntry Queue::MakeEntry(MessagePtr m, uint64_t now_ms) const {
 }
 
 bool Queue::OverLimit(uint64_t extra_messages, uint64_t extra_bytes) const {
-  if (settings_.max_length && ready_.size() + extra_messages > *settings_.max_length) return true;
+  if (settings_.max_length && message_count() + extra_messages > *settings_.max_length) {
+    return true;
+  }
   return settings_.max_length_bytes &&
          ready_body_bytes_ + extra_bytes > *settings_.max_length_bytes;
 }
@@ -79,22 +81,19 @@ bool Queue::EnqueueSpecial(MessagePtr m) {
   e.seq = next_seq_++;
   if (log_ && e.message->delivery_mode == 2) {
     e.loc = log_->Append(RecordOf(*e.message, e.seq, e.expires_at));
-    // Length-bytes queues keep bodies resident (the limit bounds them): the byte count needs
-    // the body size.
-    if (e.loc.stored() && !ready_.empty() && !settings_.max_length_bytes &&
-        resident_bytes_ + e.message->data.size() > memory_bytes_) {
-      e.message.reset();
-    }
   }
-  Track(e, true);
   if (features_ & kFeatureLimit) ready_body_bytes_ += BodyBytes(e);
   const uint64_t expires_at = e.expires_at;
-  if (expires_at != 0) {
-    timed_ = true;
-    WatchExpiry(e);
+  if (expires_at != 0) timed_ = true;
+  // Paged entries join the expiry heap when they are read back (docs/queues.md, "Paging").
+  if ((paged_ != 0 || resident_bytes_ > budget_) && Spill(e)) {
+    Dispatch();
+  } else {
+    Track(e, true);
+    if (expires_at != 0) WatchExpiry(e);
+    ready_.PushBack(std::move(e));
+    Dispatch();
   }
-  ready_.PushBack(std::move(e));
-  Dispatch();
   if (features_ & kFeatureLimit) DropHeads();
   if (expires_at != 0) {
     // TTL 0: delivered above if a consumer could take it, otherwise it expires now.
@@ -127,6 +126,16 @@ void Queue::WatchExpiry(const QueueEntry& e) {
 }
 
 void Queue::ExpireDue(uint64_t now_ms) {
+  for (;;) {
+    ExpireHeap(now_ms);
+    // Paged entries are read back as the resident part empties, and join the heap then.
+    if (paged_ == 0 || resident_bytes_ >= kRefillBytes) return;
+    PageIn();
+    if (expiry_heap_.empty() || expiry_heap_.front().at > now_ms) return;
+  }
+}
+
+void Queue::ExpireHeap(uint64_t now_ms) {
   while (!expiry_heap_.empty() && expiry_heap_.front().at <= now_ms) {
     std::pop_heap(expiry_heap_.begin(), expiry_heap_.end(), std::greater<>());
     const Expiry x = expiry_heap_.back();

@@ -77,6 +77,17 @@ class ReadyList {
     return e;
   }
 
+  // Removes the entries after the first `keep` (arrival order; queues without priorities only)
+  // and hands them to `f` in order.
+  template <typename F>
+  void TakeTail(size_t keep, F&& f) {
+    if (keep >= base_.size()) return;
+    for (auto it = base_.begin() + static_cast<ptrdiff_t>(keep); it != base_.end(); ++it) {
+      f(std::move(*it));
+    }
+    base_.erase(base_.begin() + static_cast<ptrdiff_t>(keep), base_.end());
+  }
+
   template <typename F>
   void ForEach(F&& f) const {
     for (const auto& e : base_) f(e);

@@ -325,6 +325,7 @@ Result<DeclareOk> Vhost::QueueDeclare(const std::string& name_in, bool passive, 
                                    args, options_.queue_memory_bytes);
   q->Configure(*settings.settings, this);
   q->consumers().set_single_active(settings.settings->single_active_consumer);
+  if (memory_pressure_) q->SetMemoryPressure(true);
   if (durable && store_ != nullptr) q->AttachLog(store_->OpenQueue(name_, name));
   queues_.emplace(name, q);
   if (exclusive) exclusive_[conn.value()].push_back(name);

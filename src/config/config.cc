@@ -83,8 +83,9 @@ const std::vector<Key>& Keys() {
        "Size at which a durable queue's segment file is closed and a new one started (bytes).",
        Kind::kInt, 4096, 1073741824, true, INT_KEY(segment_bytes)},
       {"storage.queue_memory_bytes", nullptr,
-       "Bytes of ready persistent messages a durable queue keeps in memory; beyond this, "
-       "messages stay on disk only and are read back on delivery.",
+       "Bytes of ready messages a queue keeps in memory (bodies plus about 260 bytes each); "
+       "beyond this new messages are paged out to disk (under paging/) and read back in order "
+       "(docs/queues.md, Paging). Priority queues keep persistent positions only instead.",
        Kind::kInt, 0, int64_t{1} << 40, true, INT_KEY(queue_memory_bytes)},
       {"log.level", "--log-level",
        "Log level: trace, debug, info, warning, error, critical, off. Logs go to stderr.",
@@ -124,7 +125,8 @@ const std::vector<Key>& Keys() {
        Kind::kInt, 65536, int64_t{1} << 34, true, INT_KEY(write_buffer_bytes)},
       {"memory.high_watermark", nullptr,
        "Fraction of total RAM (a string, \"0.4\") of resident memory above which the memory "
-       "alarm blocks publishers (connection.blocked \"low on memory\"). Checked every second.",
+       "alarm blocks publishers (connection.blocked \"low on memory\") and queues page their "
+       "messages out to disk. Checked every second.",
        Kind::kString, 0, 0, true, nullptr, nullptr,
        [](const Config& c) { return FormatFraction(c.memory_high_watermark); },
        [](Config& c, std::string v) { c.memory_high_watermark = std::stod(v); }, CheckFraction},

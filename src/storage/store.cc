@@ -285,12 +285,19 @@ result<std::vector<std::byte>> QueueLog::Read(Location loc) {
 
 // --- Store -----------------------------------------------------------------------------------
 
+std::unique_ptr<PageFile> Store::OpenPageFile() {
+  auto dir = paging_dir_ + "/" + std::to_string(++page_file_counter_);
+  if (fs_.Exists(dir)) ignore_error(fs_.RemoveAll(dir), "its files are replaced one by one");
+  return std::make_unique<PageFile>(fs_, std::move(dir), options_.segment_bytes);
+}
+
 Store::Store(FileSystem& fs, StoreOptions options, boost::asio::io_context& io)
     : fs_(fs),
       options_(std::move(options)),
       io_(io),
       queues_dir_(options_.data_dir + "/queues"),
       trash_dir_(options_.data_dir + "/trash"),
+      paging_dir_(options_.data_dir + "/paging"),
       definitions_path_(options_.data_dir + "/definitions.json"),
       disk_timer_(io) {}
 
@@ -299,6 +306,11 @@ Store::~Store() { Close(); }
 result<void> Store::Open() {
   WARREN_TRY(fs_.CreateDirs(queues_dir_));
   WARREN_TRY(fs_.CreateDirs(trash_dir_));
+  // Paged-out messages of the last run: transient ones do not survive a restart, and persistent
+  // ones are in their queues' segment logs.
+  if (fs_.Exists(paging_dir_)) {
+    ignore_error(fs_.RemoveAll(paging_dir_), "a page file's folder is emptied when it is made");
+  }
   auto old = fs_.List(trash_dir_);
   if (old) {
     for (const auto& n : old.value()) {

@@ -30,6 +30,7 @@
 
 #include "base/buffer.h"
 #include "storage/fs.h"
+#include "storage/page_file.h"
 #include "storage/segment.h"
 
 namespace warren::storage {
@@ -151,6 +152,9 @@ class Store {
   std::unique_ptr<QueueLog> OpenQueue(std::string_view vhost, std::string_view name);
   // The queue is deleted: its folder goes to trash/ and is removed in the background.
   void DestroyQueue(std::unique_ptr<QueueLog> log);
+  // A new, empty page file for a queue's paged-out messages, in its own folder under paging/
+  // (page_file.h). paging/ is emptied by Open().
+  std::unique_ptr<PageFile> OpenPageFile();
   // Folders under queues/ that no live queue claims go to trash/.
   void RemoveOrphans(const std::set<std::string>& live_dirs);
 
@@ -213,6 +217,8 @@ class Store {
   boost::asio::io_context& io_;
   std::string queues_dir_;
   std::string trash_dir_;
+  std::string paging_dir_;
+  uint64_t page_file_counter_ = 0;
   std::string definitions_path_;
   std::function<std::string()> definitions_source_;
   bool definitions_dirty_ = false;

@@ -1,7 +1,7 @@
 """The memory high-water mark (RabbitMQ's vm_memory_high_watermark): above it publishers are
 blocked (connection.blocked "low on memory" to clients that announced the capability, their
-publishes wait unread in the socket), consumers carry on; below it they are unblocked and the
-held publishes arrive."""
+publishes wait unread in the socket), consumers carry on, and queues page their messages out to
+disk; below it publishers are unblocked and the held publishes arrive."""
 import threading
 import time
 
@@ -13,6 +13,15 @@ from helpers import rss_kb, uid
 
 def rss(pid):
     return rss_kb(pid) * 1024
+
+
+def hwm(pid):
+    """Peak resident memory (VmHWM) of process `pid` in bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for process {pid}")
 
 
 def params(w):
@@ -45,19 +54,29 @@ def test_tiny_mark_blocks_publishers_but_not_consumers(warrend_bin):
         assert w.stop() == 0
 
 
-def test_alarm_clears_below_the_mark_and_held_publishes_arrive(warrend_bin):
+def test_alarm_pages_out_clears_and_a_publisher_far_beyond_the_mark_completes(warrend_bin,
+                                                                            tmp_path):
+    """No consumer, 200 MiB published against a mark 40 MiB above the idle broker, with a queue
+    budget (1 GiB) that would never page on its own: the alarm blocks the publisher and pages
+    the queue out to disk, memory falls back under the mark, the alarm clears and the held
+    publishes are read. Every message is confirmed and comes back; memory never went far past
+    the mark."""
     probe = Warrend(warrend_bin, env=rss_measuring_env()).start()
     time.sleep(0.5)
     base = rss(probe.proc.pid)
     assert probe.stop() == 0
     mark = base + 40 * 1024 * 1024
-    w = Warrend(warrend_bin, extra_args=["--memory-high-watermark-bytes", str(mark)],
+    cfg = tmp_path / "warren.toml"
+    cfg.write_text("[storage]\nqueue_memory_bytes = 1073741824\n")
+    w = Warrend(warrend_bin, extra_args=["--memory-high-watermark-bytes", str(mark),
+                                         "--config", str(cfg)],
                 env=rss_measuring_env()).start()
     q = uid("q")
-    n = 120  # 120 MiB: three times what fits under the mark
-    blocked, unblocked, errors = [], [], []
+    n = 200  # five times what fits under the mark
+    body = lambda i: (b"%06d" % i) * ((1 << 20) // 6)
+    blocked, unblocked, errors, confirmed = [], [], [], []
 
-    # The publisher runs on its own thread and connection: once Warren stops reading it, its
+    # The publisher runs on its own thread and connection: while Warren does not read it, its
     # writes block in the socket (TCP back-pressure) until the alarm clears.
     def publish():
         try:
@@ -66,8 +85,9 @@ def test_alarm_clears_below_the_mark_and_held_publishes_arrive(warrend_bin):
             pub.add_on_connection_unblocked_callback(lambda _c, f: unblocked.append(True))
             pch = pub.channel()
             pch.confirm_delivery()
-            for _ in range(n):
-                pch.basic_publish("", q, b"m" * (1 << 20))  # returns once confirmed
+            for i in range(n):
+                pch.basic_publish("", q, body(i))  # returns once confirmed
+                confirmed.append(i)
             pub.process_data_events(time_limit=0.5)
             pub.close()
         except Exception as e:  # reported by the main thread
@@ -79,30 +99,28 @@ def test_alarm_clears_below_the_mark_and_held_publishes_arrive(warrend_bin):
         sch.queue_declare(q)
         publisher = threading.Thread(target=publish, daemon=True)
         publisher.start()
-        # Blocked: the queue stops growing well short of n, and Warren says why.
-        deadline = time.time() + 60
-        while "publishers are blocked" not in w.log_text() and time.time() < deadline:
-            time.sleep(0.1)
-        assert "publishers are blocked" in w.log_text(), "the alarm never went on"
-        time.sleep(1.5)
-        held_at = sch.queue_declare(q, passive=True).method.message_count
-        time.sleep(1.5)
-        assert sch.queue_declare(q, passive=True).method.message_count == held_at < n
-        # Drain from another connection: memory goes back under the mark, the held publishes
-        # are read, and every one of them arrives.
+        publisher.join(180)
+        assert not errors, errors
+        assert len(confirmed) == n, f"only {len(confirmed)} of {n} publishes were confirmed"
+        log = w.log_text()
+        assert "publishers are blocked" in log, "the alarm never went on"
+        assert "paged out to disk" in log
+        assert blocked and set(blocked) == {"low on memory"}
+        assert unblocked, "connection.unblocked never came"
+        # The alarm reacts to samples: allow one sampling period of traffic above the mark.
+        peak = hwm(w.proc.pid)
+        assert peak < mark + 64 * 1024 * 1024, f"peak RSS {peak >> 20} MiB, mark {mark >> 20} MiB"
+        assert sch.queue_declare(q, passive=True).method.message_count == n
         got = 0
         deadline = time.time() + 120
         while got < n and time.time() < deadline:
-            m, _, _ = sch.basic_get(q, auto_ack=True)
+            m, _, b = sch.basic_get(q, auto_ack=True)
             if m is None:
                 setup.process_data_events(time_limit=0.05)
-            else:
-                got += 1
-        publisher.join(30)
-        assert not errors, errors
+                continue
+            assert b == body(got)
+            got += 1
         assert got == n
-        assert blocked == ["low on memory"]
-        assert unblocked, "connection.unblocked never came"
         setup.close()
     finally:
         assert w.stop() == 0
