@@ -23,7 +23,7 @@ void BM_EnqueueDispatch(benchmark::State& state) {
   const bool distinct = state.range(1) != 0;
   std::vector<SinkConsumer> consumers(n);
   for (int i = 0; i < n; ++i) q->AddConsumer(&consumers[i], false, distinct ? i : 0);
-  auto m = std::make_shared<Message>();
+  auto m = MakeMessage();
   m->routing_key = "q";
   for (auto _ : state) q->Enqueue(m);
   state.SetItemsProcessed(state.iterations());

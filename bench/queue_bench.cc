@@ -13,8 +13,12 @@ namespace {
 
 constexpr int kBatch = 1000;
 
-MessagePtr MakeMessage(uint8_t priority, std::optional<uint64_t> expiration) {
+MessagePtr NewMessage(uint8_t priority, std::optional<uint64_t> expiration) {
+#ifdef QUEUE_BENCH_PLAIN_ONLY
   auto m = std::make_shared<Message>();
+#else
+  auto m = MakeMessage();
+#endif
   m->routing_key = "q";
   m->data.assign(64, std::byte{'x'});
   (void)priority;
@@ -39,7 +43,7 @@ std::shared_ptr<Queue> NewQueue() {
   return std::make_shared<Queue>("q", false, false, std::nullopt, amqp::FieldTable{});
 }
 
-void BM_Plain(benchmark::State& state) { Run(state, NewQueue(), {MakeMessage(0, std::nullopt)}); }
+void BM_Plain(benchmark::State& state) { Run(state, NewQueue(), {NewMessage(0, std::nullopt)}); }
 BENCHMARK(BM_Plain);
 
 #ifndef QUEUE_BENCH_PLAIN_ONLY
@@ -50,7 +54,7 @@ void BM_QueueTtl(benchmark::State& state) {
   QueueSettings s;
   s.message_ttl_ms = 60000;
   q->Configure(s, &vhost);
-  Run(state, q, {MakeMessage(0, std::nullopt)});
+  Run(state, q, {NewMessage(0, std::nullopt)});
 }
 BENCHMARK(BM_QueueTtl);
 
@@ -58,7 +62,7 @@ void BM_MessageExpiration(benchmark::State& state) {
   Vhost vhost("/");
   auto q = NewQueue();
   q->Configure(QueueSettings{}, &vhost);
-  Run(state, q, {MakeMessage(0, 60000)});
+  Run(state, q, {NewMessage(0, 60000)});
 }
 BENCHMARK(BM_MessageExpiration);
 
@@ -69,7 +73,7 @@ void BM_Priority(benchmark::State& state) {
   s.max_priority = 10;
   q->Configure(s, &vhost);
   std::vector<MessagePtr> messages;
-  for (uint8_t p = 0; p < 10; ++p) messages.push_back(MakeMessage(p, std::nullopt));
+  for (uint8_t p = 0; p < 10; ++p) messages.push_back(NewMessage(p, std::nullopt));
   Run(state, q, messages);
 }
 BENCHMARK(BM_Priority);

@@ -17,7 +17,7 @@ void BM_TopicPublish(benchmark::State& state) {
     v.QueueDeclare(q, false, false, false, false, {}, c);
     v.QueueBind(q, "t", "stock." + std::to_string(i) + ".*", {}, c);
   }
-  auto m = std::make_shared<Message>();
+  auto m = MakeMessage();
   m->exchange = "t";
   const std::string target = std::to_string(n / 2);
   m->routing_key = "stock." + target + ".nyse";
@@ -38,7 +38,7 @@ void BM_DirectPublish(benchmark::State& state) {
     v.QueueDeclare(q, false, false, false, false, {}, c);
     v.QueueBind(q, "amq.direct", q, {}, c);
   }
-  auto m = std::make_shared<Message>();
+  auto m = MakeMessage();
   m->exchange = "amq.direct";
   m->routing_key = "q" + std::to_string(n / 2);
   QueuePtr q = v.FindQueue(m->routing_key);

@@ -11,6 +11,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+#include <boost/smart_ptr/intrusive_ref_counter.hpp>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -48,8 +50,10 @@ struct Result {
 };
 
 // An immutable message as published: property bytes exactly as received (re-sent unchanged on
-// delivery) and the body. Shared by every queue it was routed to.
-struct Message {
+// delivery) and the body. Shared by every queue it was routed to and every delivery of it,
+// through an intrusive, non-atomic reference count: messages live on the shard thread only, and
+// the pointer is 8 bytes (a queue entry fits 40) with no atomic operation per copy.
+struct Message : boost::intrusive_ref_counter<Message, boost::thread_unsafe_counter> {
   std::string exchange;
   std::string routing_key;
   // The content-header property flags + list (raw), then the body: one allocation.
@@ -74,7 +78,9 @@ struct Message {
     properties_size = raw.size();
   }
 };
-using MessagePtr = std::shared_ptr<const Message>;
+using MessagePtr = boost::intrusive_ptr<const Message>;
+using MutableMessagePtr = boost::intrusive_ptr<Message>;
+inline MutableMessagePtr MakeMessage() { return MutableMessagePtr(new Message()); }
 
 // The `priority` property of a message's property bytes (0 when absent or unreadable).
 uint8_t PriorityOf(const Message& m);
@@ -89,6 +95,9 @@ struct QueueEntry {
   uint8_t priority = 0;     // capped at the queue's x-max-priority; 0 in other queues
   uint64_t expires_at = 0;  // Unix ms after which it is dead-lettered/dropped; 0 = never
 };
+// The plain path moves entries through deques: keep them at 40 bytes (docs/queues.md,
+// "Performance").
+static_assert(sizeof(QueueEntry) == 40);
 
 // Broker-wide settings (from config).
 struct BrokerOptions {

@@ -85,7 +85,7 @@ class RecordingConsumer : public Consumer {
 };
 
 MessagePtr Msg(const std::string& ex, const std::string& key, const std::string& body = "") {
-  auto m = std::make_shared<Message>();
+  auto m = MakeMessage();
   m->exchange = ex;
   m->routing_key = key;
   for (char c : body) m->data.push_back(static_cast<std::byte>(c));

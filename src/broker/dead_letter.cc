@@ -141,7 +141,7 @@ void Vhost::DeadLetter(const Queue& q, const Message& m, DeathReason reason) {
                    [](const auto& a, const auto& b) { return a.key < b.key; });
   props.headers = std::move(headers);
 
-  auto dl = std::make_shared<Message>();
+  auto dl = MakeMessage();
   dl->exchange = dlx;
   dl->routing_key = route_keys.front();
   ByteBuffer raw;

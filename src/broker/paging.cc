@@ -70,7 +70,7 @@ bool DecodeEntry(std::span<const std::byte> p, QueueEntry& e) {
     at += n;
     return true;
   };
-  auto m = std::make_shared<Message>();
+  auto m = MakeMessage();
   if (!take_short(m->exchange) || !take_short(m->routing_key) || at + 4 > p.size()) return false;
   const uint32_t props = LoadU32(p.data() + at);
   at += 4;

@@ -82,7 +82,7 @@ bool Queue::Load(QueueEntry& e) {
                  payload ? "bad record" : payload.error().message());
     return false;
   }
-  auto m = std::make_shared<Message>();
+  auto m = MakeMessage();
   m->exchange = std::string(r->exchange);
   m->routing_key = std::string(r->routing_key);
   m->SetProperties(r->properties);

@@ -490,7 +490,7 @@ std::optional<Close> Channel::OnContentHeader(const Frame& f) {
                          "' but authenticated user was '" + conn_.user() + "'",
                      BasicPublish::kClassId, BasicPublish::kMethodId);
   }
-  building_ = std::make_shared<broker::Message>();
+  building_ = broker::MakeMessage();
   building_->exchange = std::move(publishing_->exchange);
   building_->routing_key = std::move(publishing_->routing_key);
   building_->SetProperties(h.value().raw_properties);

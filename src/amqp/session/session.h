@@ -169,7 +169,7 @@ class Channel {
   std::string last_queue_;
   // Content assembly.
   std::optional<BasicPublish> publishing_;
-  std::shared_ptr<broker::Message> building_;
+  broker::MutableMessagePtr building_;
   uint64_t body_expected_ = 0;
   // Consumers and deliveries.
   std::map<std::string, std::unique_ptr<ChannelConsumer>> consumers_;
