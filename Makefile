@@ -19,8 +19,9 @@ run: build
 	@mkdir -p $(DATA_DIR)
 	exec ./build/release/src/app/warrend --data-dir $(DATA_DIR) $(WARREN_ARGS)
 
-# Every test: unit + integration (release), the same under ASan+UBSan, a fuzz smoke when clang
-# is present, and the clang-format check. Ends with one summary line: "Total: N passed, N failed".
+# Every test: unit + integration (release), the same under ASan+UBSan, a TSan smoke and a fuzz
+# smoke when clang is present, and the clang-format check. Ends with one summary line:
+# "Total: N passed, N failed".
 test: deps
 	@scripts/test.sh
 

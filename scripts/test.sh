@@ -2,8 +2,11 @@
 # `make test`: builds and runs every test, then prints one summary line "Total: N passed, N failed".
 #   1. release build: unit tests + integration tests (real warrend, real clients)
 #   2. asan-ubsan build: the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
-#   3. fuzz smoke: every libFuzzer target for FUZZ_SECONDS (default 20) when clang is present
-#   4. clang-format check
+#   3. tsan smoke when clang is present: ThreadSanitizer over the storage sync thread, building
+#      only warrend and the storage and durable-session unit tests (scripts/tsan.sh smoke;
+#      `make tsan` runs more suites)
+#   4. fuzz smoke: every libFuzzer target for FUZZ_SECONDS (default 20) when clang is present
+#   5. clang-format check
 # Phases keep going after a failure so one run shows everything; the exit code is non-zero if
 # anything failed.
 set -uo pipefail
@@ -48,6 +51,19 @@ run_suite() {
 
 run_suite release
 run_suite asan-ubsan
+
+phase "tsan smoke"
+if command -v clang++ >/dev/null 2>&1; then
+  # A build failure leaves no ctest summary in the log: count_ctest counts it as one failure.
+  scripts/tsan.sh smoke >"$log_dir/tsan-ctest.log" 2>&1
+  grep -vE "^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed|^ *Start +[0-9]+: |^\[[0-9]+/[0-9]+\] " \
+    "$log_dir/tsan-ctest.log" | tail -n 40
+  count_ctest "$log_dir/tsan-ctest.log"
+  # Unlike the full suites, finding no test here means the filter in tsan.sh went stale.
+  if grep -q "No tests were found" "$log_dir/tsan-ctest.log"; then failed=$((failed + 1)); fi
+else
+  echo "skipped: clang++ not installed"
+fi
 
 phase "fuzz smoke"
 if FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh 2>&1 | tee "$log_dir/fuzz.log"; then :; fi

@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -23,6 +22,7 @@
 #include "amqp/session/session.h"
 #include "base/logging.h"
 #include "base/memory.h"
+#include "base/memory_monitor.h"
 #include "broker/broker.h"
 #include "config/config.h"
 #include "net/server.h"
@@ -45,47 +45,6 @@ uint64_t RaiseFileLimit() {
   }
   return lim.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 32 : static_cast<uint64_t>(lim.rlim_cur);
 }
-
-// Samples resident memory every second and raises or clears the memory alarm.
-class MemoryMonitor {
- public:
-  MemoryMonitor(boost::asio::io_context& io, warren::MemoryAlarm& alarm, uint64_t limit)
-      : timer_(io), alarm_(alarm), limit_(limit) {}
-  void Start() {
-    Check();
-    timer_.expires_after(std::chrono::seconds(1));
-    timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) Start();
-    });
-  }
-  void Stop() { timer_.cancel(); }
-
- private:
-  void Check() {
-    uint64_t rss = warren::ResidentBytes();
-    if (rss > limit_) {
-      // Freed message buffers may still count as resident: hand them back before deciding.
-      warren::ReleaseFreeMemory();
-      rss = warren::ResidentBytes();
-    }
-    const bool on = rss > limit_;
-    if (on == alarm_.on()) return;
-    static const auto log = warren::GetLogger("app");
-    if (on) {
-      log->warn(
-          "memory alarm: resident memory {} bytes is above the high-water mark of {} bytes; "
-          "publishers are blocked",
-          rss, limit_);
-    } else {
-      log->info("memory alarm cleared: resident memory {} bytes; publishers resume", rss);
-    }
-    alarm_.Set(on);
-  }
-
-  boost::asio::steady_timer timer_;
-  warren::MemoryAlarm& alarm_;
-  uint64_t limit_;
-};
 
 int Main(int argc, char** argv) {
   using namespace warren;

@@ -126,7 +126,7 @@ const std::vector<Key>& Keys() {
       {"memory.high_watermark", nullptr,
        "Fraction of total RAM (a string, \"0.4\") of resident memory above which the memory "
        "alarm blocks publishers (connection.blocked \"low on memory\") and queues page their "
-       "messages out to disk. Checked every second.",
+       "messages out to disk. Checked every 100 ms.",
        Kind::kString, 0, 0, true, nullptr, nullptr,
        [](const Config& c) { return FormatFraction(c.memory_high_watermark); },
        [](Config& c, std::string v) { c.memory_high_watermark = std::stod(v); }, CheckFraction},

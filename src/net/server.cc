@@ -283,21 +283,30 @@ void Server::Accept() {
       return;
     }
     accept_backoff_ = false;
-    if (options_.max_connections != 0 && connections_.size() >= options_.max_connections) {
-      Log()->warn("{}: refusing connection: max_connections ({}) reached", options_.name,
-                  options_.max_connections);
-      boost::system::error_code ignored;
-      socket.close(ignored);
-      Accept();
-      return;
-    }
     const uint64_t id = next_id_++;
     auto conn = std::make_shared<TcpConnection>(*this, std::move(socket), id);
     connections_.emplace(id, conn);
     Log()->debug("{}: accepted {} (connection {})", options_.name, conn->peer(), id);
     conn->Start(factory_(*conn));
+    if (AtConnectionLimit()) {
+      // RabbitMQ 3.10 (Ranch's max_connections) stops accepting as well: clients beyond the
+      // limit wait in the kernel's listen backlog, and are served in order as connections close.
+      accept_paused_ = true;
+      // Once per 10 s at most: a broker kept at its limit pauses at every close.
+      const auto now = std::chrono::steady_clock::now();
+      const bool loud = now - last_limit_warning_ >= std::chrono::seconds(10);
+      if (loud) last_limit_warning_ = now;
+      Log()->log(loud ? spdlog::level::warn : spdlog::level::debug,
+                 "{}: max_connections ({}) reached: new connections wait until one closes",
+                 options_.name, options_.max_connections);
+      return;
+    }
     Accept();
   });
+}
+
+bool Server::AtConnectionLimit() const {
+  return options_.max_connections != 0 && connections_.size() >= options_.max_connections;
 }
 
 void Server::Tick() {
@@ -318,7 +327,15 @@ void Server::Tick() {
   });
 }
 
-void Server::Remove(uint64_t id) { connections_.erase(id); }
+void Server::Remove(uint64_t id) {
+  connections_.erase(id);
+  if (accept_paused_ && !AtConnectionLimit() && !stopped_ && acceptor_.is_open()) {
+    accept_paused_ = false;
+    Log()->debug("{}: below max_connections ({}) again: accepting", options_.name,
+                 options_.max_connections);
+    Accept();
+  }
+}
 
 void Server::Shutdown(std::chrono::milliseconds grace, std::function<void()> done) {
   if (stopped_) {

@@ -34,8 +34,10 @@ using HandlerFactory = std::function<std::unique_ptr<ProtocolHandler>(Transport&
 struct ServerOptions {
   std::string name = "amqp";  // for log lines
   std::string bind = "0.0.0.0";
-  uint16_t port = 5672;          // 0: pick a free port
-  uint32_t max_connections = 0;  // 0: unlimited
+  uint16_t port = 5672;  // 0: pick a free port
+  // 0: unlimited. At the limit the listener stops accepting until a connection closes (the
+  // kernel queues further clients in the listen backlog), as RabbitMQ's connection_max does.
+  uint32_t max_connections = 0;
   size_t max_pending_output = 8 * 1024 * 1024;
 };
 
@@ -62,6 +64,7 @@ class Server {
   void Accept();
   void Tick();
   void Remove(uint64_t id);
+  bool AtConnectionLimit() const;
   void AwaitDrained(std::function<void()> done);
 
   boost::asio::io_context& io_;
@@ -73,6 +76,8 @@ class Server {
   boost::asio::steady_timer shutdown_timer_;
   std::chrono::steady_clock::time_point shutdown_deadline_{};
   bool accept_backoff_ = false;
+  bool accept_paused_ = false;  // at max_connections; Remove() resumes
+  std::chrono::steady_clock::time_point last_limit_warning_{};
   std::unordered_map<uint64_t, std::shared_ptr<TcpConnection>> connections_;
   uint64_t next_id_ = 1;
   bool stopped_ = false;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <string>
 #include <thread>
 
@@ -145,17 +146,36 @@ TEST_F(NetTest, PeerCloseCallsOnClosedExactlyOnce) {
   EXPECT_EQ(closed_.load(), 1);
 }
 
-TEST_F(NetTest, MaxConnectionsRefusesExtra) {
+// As RabbitMQ's connection_max: the listener stops accepting, so a client beyond the limit
+// waits in the listen backlog (its connect succeeds, nothing answers) and is served, with what
+// it sent meanwhile, as soon as a connection closes.
+TEST_F(NetTest, MaxConnectionsMakesExtraClientsWait) {
   int a = Connect(), b = Connect();
   Send(a, "1\n");
   Send(b, "2\n");
   EXPECT_EQ(Recv(a, 2), "1\n");
   EXPECT_EQ(Recv(b, 2), "2\n");
   int c = Connect();
-  EXPECT_EQ(Recv(c, 1), "") << "third connection is closed by the server";
+  Send(c, "3\n");
+  timeval short_wait{0, 300 * 1000};
+  ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &short_wait, sizeof short_wait);
+  char byte;
+  errno = 0;
+  EXPECT_EQ(::recv(c, &byte, 1, 0), -1) << "third connection was answered or closed";
+  EXPECT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << errno;
+  EXPECT_EQ(server_->connection_count(), 2u);
+  Send(a, "still\n");
+  EXPECT_EQ(Recv(a, 6), "STILL\n");
   ::close(a);
-  ::close(b);
+  timeval long_wait{5, 0};
+  ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &long_wait, sizeof long_wait);
+  EXPECT_EQ(Recv(c, 2), "3\n") << "the waiting client is served once a connection closed";
+  int d = Connect();  // at the limit again: waits until c goes
+  Send(d, "4\n");
   ::close(c);
+  EXPECT_EQ(Recv(d, 2), "4\n");
+  ::close(b);
+  ::close(d);
 }
 
 TEST_F(NetTest, TicksReachConnections) {

@@ -2,11 +2,13 @@
 queues per vhost and the consumer (acknowledgement) timeout. Each test starts warrend with a
 small limit; what a client sees when it trips is RabbitMQ 3.10's (docs/operations.md)."""
 import os
+import socket
 import struct
 import time
 
 import pika
 import pytest
+from pika.adapters.utils.connection_workflow import AMQPConnectorStackTimeout
 
 import rawamqp as raw
 from conftest import Warrend
@@ -33,28 +35,36 @@ def params(w, **kw):
 
 # --- connections -----------------------------------------------------------------------------
 
-def test_connections_beyond_max_connections_are_closed_before_the_handshake(start):
+def test_clients_beyond_max_connections_wait_until_one_closes(start):
+    # RabbitMQ 3.10's connection_max (Ranch's max_connections) stops accepting: a client beyond
+    # it connects at TCP level, gets no connection.start, and is served once a connection closes.
     w = start("--max-connections", "3")
     conns = [pika.BlockingConnection(params(w)) for _ in range(3)]
-    with pytest.raises(pika.exceptions.AMQPConnectionError):
-        pika.BlockingConnection(params(w, connection_attempts=1))
-    # The three open ones keep working; closing one makes room.
+    waiting = raw.RawConnection(w.port)
+    waiting.send(raw.PROTOCOL_HEADER)
+    with pytest.raises(socket.timeout):
+        waiting.recv_some(timeout=1.0)  # neither answered nor closed
+    # A pika client that does not wait long enough fails with a timeout, not a close.
+    t0 = time.time()
+    with pytest.raises(AMQPConnectorStackTimeout, match="Timeout during AMQP handshake"):
+        pika.BlockingConnection(params(w, connection_attempts=1, stack_timeout=1.5))
+    assert time.time() - t0 >= 1.4
+    # The three open ones keep working.
     ch = conns[0].channel()
     q = ch.queue_declare("", exclusive=True).method.queue
     ch.basic_publish("", q, b"still here")
     assert ch.basic_get(q, auto_ack=True)[2] == b"still here"
+    # Closing one lets the waiting client in: it gets connection.start for the header it sent.
     conns[1].close()
-    deadline = time.time() + 5
-    while True:
-        try:
-            pika.BlockingConnection(params(w)).close()
-            break
-        except pika.exceptions.AMQPConnectionError:
-            assert time.time() < deadline, "no room after a connection closed"
-            time.sleep(0.05)
+    assert waiting.expect(raw.CONNECTION_START, timeout=5)
+    waiting.close()
+    c = pika.BlockingConnection(params(w))  # waits, if need be, until Warren saw the raw one go
+    c.channel().basic_publish("", q, b"new")
+    c.close()
+    assert ch.basic_get(q, auto_ack=True)[2] == b"new"
     for c in (conns[0], conns[2]):
         c.close()
-    assert "max_connections (3) reached" in w.log_text()
+    assert "max_connections (3) reached: new connections wait until one closes" in w.log_text()
 
 
 def test_file_limit_is_raised_and_logged(start):
