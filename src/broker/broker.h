@@ -190,7 +190,11 @@ class Queue : public std::enable_shared_from_this<Queue> {
   // Something used the queue (redeclare, basic.get, consume): restarts the x-expires period.
   void Touch();
   // Delivers ready messages to the consumers ConsumerSet::Next() picks.
-  void Dispatch();
+  void Dispatch() {
+    // Nothing to hand out or nobody to take it (every publish to a queue without consumers):
+    // an inline test, no call.
+    if (!ready_.empty() && !consumers_.empty()) DispatchReady();
+  }
   // Puts entries back in arrival order, marked redelivered, then dispatches.
   void Requeue(std::vector<QueueEntry> entries);
   std::optional<QueueEntry> Get();
@@ -214,7 +218,9 @@ class Queue : public std::enable_shared_from_this<Queue> {
 
  private:
   // Reads a paged-out message back from the log; false if it cannot be (logged, dropped).
-  bool Load(QueueEntry& e);
+  bool Load(QueueEntry& e) { return e.message || ReadBack(e); }
+  bool ReadBack(QueueEntry& e);
+  void DispatchReady();
   QueueEntry PopReady();
   // Paging (paging.cc). Spill: over budget, `e` goes to a page file (true) or, in a queue that
   // cannot page, a stored persistent message keeps only its position (false).

@@ -70,8 +70,7 @@ bool Queue::Enqueue(MessagePtr m) {
   return true;
 }
 
-bool Queue::Load(QueueEntry& e) {
-  if (e.message) return true;
+bool Queue::ReadBack(QueueEntry& e) {
   auto payload = log_ ? log_->Read(e.loc)
                       : result<std::vector<std::byte>>(std::make_error_code(std::errc::io_error));
   std::optional<storage::MessageRecord> r;
@@ -124,7 +123,7 @@ void Queue::Settle(const QueueEntry& e) {
   if (log_ && e.loc.stored()) log_->Ack(e.seq, e.loc);
 }
 
-void Queue::Dispatch() {
+void Queue::DispatchReady() {
   // A delivery can cause a cancel or ack that re-enters Dispatch; the outer loop finishes.
   if (dispatching_ || deleted_) return;
   dispatching_ = true;
