@@ -7,6 +7,7 @@ import signal
 import time
 
 import pika
+import pytest
 
 from conftest import Warrend, rss_measuring_env
 from helpers import uid
@@ -18,6 +19,14 @@ def start(warrend_bin, tmp_path, queue_memory=1 << 20, env=None):
     cfg = tmp_path / "warren.toml"
     cfg.write_text(f"[storage]\nqueue_memory_bytes = {queue_memory}\n")
     return Warrend(warrend_bin, extra_args=["--config", str(cfg)], env=env).start()
+
+
+@pytest.fixture
+def w(warrend_bin, tmp_path):
+    """A broker with a 1 MiB queue budget: a few thousand small messages page."""
+    broker = start(warrend_bin, tmp_path)
+    yield broker
+    assert broker.stop() == 0
 
 
 def channel(w, confirm=False):
@@ -51,6 +60,17 @@ def consume(ch, queue, n, timeout=60, ack=True):
     return got
 
 
+def publish_numbered(ch, q, numbers, pad=b"." * 150, props=None):
+    """Publishes b"%06d" % i + pad for each i: the first six bytes say which message it is."""
+    for i in numbers:
+        ch.basic_publish("", q, b"%06d" % i + pad, props(i) if callable(props) else props)
+
+
+def numbers(got):
+    """The message numbers of consume()'s (redelivered, body) pairs, in delivery order."""
+    return [int(b[:6]) for _, b in got]
+
+
 def vm_kb(pid, field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -59,26 +79,22 @@ def vm_kb(pid, field):
     raise AssertionError(f"no {field} for process {pid}")
 
 
-def test_backlog_pages_out_and_comes_back_in_order(warrend_bin, tmp_path):
-    w = start(warrend_bin, tmp_path)
-    try:
-        c, ch = channel(w)
-        q = uid("q")
-        ch.queue_declare(q)
-        body = lambda i: b"%07d" % i + b"." * (i % 300)
-        n = 30000  # about 5 MB of bodies with a 1 MiB budget
-        for i in range(n):
-            ch.basic_publish("", q, body(i))
-        assert ch.queue_declare(q, passive=True).method.message_count == n
-        assert page_files(w) > 0, "nothing was paged out"
-        got = consume(ch, q, n)
-        assert [b for _, b in got] == [body(i) for i in range(n)]
-        assert not any(r for r, _ in got)
-        assert ch.queue_declare(q, passive=True).method.message_count == 0
-        assert page_files(w) == 0, "page files stay after everything was read back"
-        c.close()
-    finally:
-        assert w.stop() == 0
+def test_backlog_pages_out_and_comes_back_in_order(w):
+    c, ch = channel(w)
+    q = uid("q")
+    ch.queue_declare(q)
+    body = lambda i: b"%07d" % i + b"." * (i % 300)
+    n = 30000  # about 5 MB of bodies with a 1 MiB budget
+    for i in range(n):
+        ch.basic_publish("", q, body(i))
+    assert ch.queue_declare(q, passive=True).method.message_count == n
+    assert page_files(w) > 0, "nothing was paged out"
+    got = consume(ch, q, n)
+    assert [b for _, b in got] == [body(i) for i in range(n)]
+    assert not any(r for r, _ in got)
+    assert ch.queue_declare(q, passive=True).method.message_count == 0
+    assert page_files(w) == 0, "page files stay after everything was read back"
+    c.close()
 
 
 def test_memory_stays_flat_while_a_transient_backlog_grows(warrend_bin, tmp_path):
@@ -105,125 +121,98 @@ def test_memory_stays_flat_while_a_transient_backlog_grows(warrend_bin, tmp_path
         assert w.stop() == 0
 
 
-def test_requeued_messages_go_back_in_front_of_paged_ones(warrend_bin, tmp_path):
-    w = start(warrend_bin, tmp_path)
-    try:
-        c, ch = channel(w)
-        q = uid("q")
-        ch.queue_declare(q)
-        n = 20000
-        for i in range(n):
-            ch.basic_publish("", q, b"%06d" % i + b"-" * 200)
-        # Take 300 without acking, then close the channel: they are requeued at the head.
-        ch.basic_qos(prefetch_count=300)
-        taken = []
-        for m, _, b in ch.consume(q, inactivity_timeout=2):
-            if m is None:
-                break
-            taken.append(b[:6])
-            if len(taken) == 300:
-                break
-        ch.close()
-        ch = c.channel()
-        assert ch.queue_declare(q, passive=True).method.message_count == n
-        got = consume(ch, q, n)
-        assert [b[:6] for _, b in got] == [b"%06d" % i for i in range(n)]
-        assert [r for r, _ in got[:300]] == [True] * 300
-        assert not any(r for r, _ in got[300:])
-        c.close()
-    finally:
-        assert w.stop() == 0
+def test_requeued_messages_go_back_in_front_of_paged_ones(w):
+    c, ch = channel(w)
+    q = uid("q")
+    ch.queue_declare(q)
+    n = 20000
+    publish_numbered(ch, q, range(n), pad=b"-" * 200)
+    # Take 300 without acking, then close the channel: they are requeued at the head.
+    ch.basic_qos(prefetch_count=300)
+    taken = []
+    for m, _, b in ch.consume(q, inactivity_timeout=2):
+        if m is None:
+            break
+        taken.append(b[:6])
+        if len(taken) == 300:
+            break
+    ch.close()
+    ch = c.channel()
+    assert ch.queue_declare(q, passive=True).method.message_count == n
+    got = consume(ch, q, n)
+    assert numbers(got) == list(range(n))
+    assert [r for r, _ in got[:300]] == [True] * 300
+    assert not any(r for r, _ in got[300:])
+    c.close()
 
 
-def test_durable_queue_keeps_persistent_paged_messages_across_a_crash(warrend_bin, tmp_path):
+def test_durable_queue_keeps_persistent_paged_messages_across_a_crash(w):
     """Persistent and transient messages mixed far beyond the budget: after kill -9 every
     confirmed persistent one is back, in order; the transient ones and the page files are gone."""
-    w = start(warrend_bin, tmp_path)
-    try:
-        c, ch = channel(w)
-        q = uid("dq")
-        ch.queue_declare(q, durable=True)
-        n = 20000
-        for i in range(n):
-            ch.basic_publish("", q, b"%06d" % i + b"#" * 150, PERSISTENT if i % 2 == 0 else None)
-        # One confirmed publish after them on the same connection: its confirm comes after the
-        # sync that covers every message before it in the queue's log.
-        confirmed = c.channel()
-        confirmed.confirm_delivery()
-        confirmed.basic_publish("", q, b"%06d" % n + b"#" * 150, PERSISTENT)
-        assert ch.queue_declare(q, durable=True).method.message_count == n + 1
-        assert page_files(w) > 0
-        c.close()
-        w.stop(signal.SIGKILL)
-        w.start()
-        assert page_files(w) == 0, "paging/ is emptied at start"
-        c, ch = channel(w)
-        assert ch.queue_declare(q, durable=True).method.message_count == n // 2 + 1
-        got = consume(ch, q, n // 2 + 1)
-        assert [b[:6] for _, b in got] == [b"%06d" % i for i in range(0, n + 1, 2)]
-        c.close()
-    finally:
-        w.stop(signal.SIGKILL)
+    c, ch = channel(w)
+    q = uid("dq")
+    ch.queue_declare(q, durable=True)
+    n = 20000
+    publish_numbered(ch, q, range(n), props=lambda i: PERSISTENT if i % 2 == 0 else None)
+    # One confirmed publish after them on the same connection: its confirm comes after the
+    # sync that covers every message before it in the queue's log.
+    confirmed = c.channel()
+    confirmed.confirm_delivery()
+    publish_numbered(confirmed, q, [n], props=PERSISTENT)
+    assert ch.queue_declare(q, durable=True).method.message_count == n + 1
+    assert page_files(w) > 0
+    c.close()
+    w.stop(signal.SIGKILL)
+    w.start()
+    assert page_files(w) == 0, "paging/ is emptied at start"
+    c, ch = channel(w)
+    assert ch.queue_declare(q, durable=True).method.message_count == n // 2 + 1
+    got = consume(ch, q, n // 2 + 1)
+    assert numbers(got) == list(range(0, n + 1, 2))
+    c.close()
 
 
-def test_paged_messages_expire_and_are_dead_lettered(warrend_bin, tmp_path):
-    w = start(warrend_bin, tmp_path)
-    try:
-        c, ch = channel(w)
-        q, dlq = uid("ttl"), uid("dlq")
-        ch.queue_declare(dlq)
-        ch.queue_declare(q, arguments={"x-message-ttl": 1000, "x-dead-letter-exchange": "",
-                                       "x-dead-letter-routing-key": dlq})
-        n = 20000
-        for i in range(n):
-            ch.basic_publish("", q, b"%06d" % i + b"~" * 150)
-        assert page_files(w) > 0
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if ch.queue_declare(q, passive=True).method.message_count == 0:
-                break
-            time.sleep(0.2)
-        assert ch.queue_declare(q, passive=True).method.message_count == 0
-        assert ch.queue_declare(dlq, passive=True).method.message_count == n
-        got = consume(ch, dlq, n)
-        assert [b[:6] for _, b in got] == [b"%06d" % i for i in range(n)]
-        c.close()
-    finally:
-        assert w.stop() == 0
+def test_paged_messages_expire_and_are_dead_lettered(w):
+    c, ch = channel(w)
+    q, dlq = uid("ttl"), uid("dlq")
+    ch.queue_declare(dlq)
+    ch.queue_declare(q, arguments={"x-message-ttl": 1000, "x-dead-letter-exchange": "",
+                                   "x-dead-letter-routing-key": dlq})
+    n = 20000
+    publish_numbered(ch, q, range(n))
+    assert page_files(w) > 0
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if ch.queue_declare(q, passive=True).method.message_count == 0:
+            break
+        time.sleep(0.2)
+    assert ch.queue_declare(q, passive=True).method.message_count == 0
+    assert ch.queue_declare(dlq, passive=True).method.message_count == n
+    assert numbers(consume(ch, dlq, n)) == list(range(n))
+    c.close()
 
 
-def test_max_length_counts_paged_messages(warrend_bin, tmp_path):
-    w = start(warrend_bin, tmp_path)
-    try:
-        c, ch = channel(w)
-        q = uid("ml")
-        ch.queue_declare(q, arguments={"x-max-length": 15000})
-        n = 25000
-        for i in range(n):
-            ch.basic_publish("", q, b"%06d" % i + b"=" * 150)
-        assert ch.queue_declare(q, passive=True).method.message_count == 15000
-        got = consume(ch, q, 15000)
-        assert [b[:6] for _, b in got] == [b"%06d" % i for i in range(n - 15000, n)]
-        c.close()
-    finally:
-        assert w.stop() == 0
+def test_max_length_counts_paged_messages(w):
+    c, ch = channel(w)
+    q = uid("ml")
+    ch.queue_declare(q, arguments={"x-max-length": 15000})
+    n = 25000
+    publish_numbered(ch, q, range(n))
+    assert ch.queue_declare(q, passive=True).method.message_count == 15000
+    assert numbers(consume(ch, q, 15000)) == list(range(n - 15000, n))
+    c.close()
 
 
-def test_purge_and_delete_remove_page_files(warrend_bin, tmp_path):
-    w = start(warrend_bin, tmp_path)
-    try:
-        c, ch = channel(w)
-        q1, q2 = uid("p"), uid("d")
-        for q in (q1, q2):
-            ch.queue_declare(q)
-            for i in range(15000):
-                ch.basic_publish("", q, b"x" * 200)
-        assert page_files(w) > 0
-        assert ch.queue_purge(q1).method.message_count == 15000
-        assert ch.queue_delete(q2).method.message_count == 15000
-        assert page_files(w) == 0
-        ch.basic_publish("", q1, b"after")
-        assert ch.basic_get(q1, auto_ack=True)[2] == b"after"
-        c.close()
-    finally:
-        assert w.stop() == 0
+def test_purge_and_delete_remove_page_files(w):
+    c, ch = channel(w)
+    q1, q2 = uid("p"), uid("d")
+    for q in (q1, q2):
+        ch.queue_declare(q)
+        publish_numbered(ch, q, range(15000))
+    assert page_files(w) > 0
+    assert ch.queue_purge(q1).method.message_count == 15000
+    assert ch.queue_delete(q2).method.message_count == 15000
+    assert page_files(w) == 0
+    ch.basic_publish("", q1, b"after")
+    assert ch.basic_get(q1, auto_ack=True)[2] == b"after"
+    c.close()
