@@ -99,6 +99,11 @@ struct QueueEntry {
 // "Performance").
 static_assert(sizeof(QueueEntry) == 40);
 
+// A page-file record (docs/formats/paging-v1.md; paging.cc): the entry whole (`whole`) or its
+// position in the queue's segment log. Decode returns false for bytes Encode did not write.
+void EncodePageEntry(ByteBuffer& out, const QueueEntry& e, bool whole);
+bool DecodePageEntry(std::span<const std::byte> payload, QueueEntry& e);
+
 // Broker-wide settings (from config).
 struct BrokerOptions {
   // A queue keeps at most about this many bytes of ready messages in memory (bodies plus a

@@ -26,7 +26,9 @@ enum PageKind : uint8_t { kWholeMessage = 1, kPosition = 2 };
 enum PageFlags : uint8_t { kRedelivered = 1, kPersistent = 2 };
 constexpr size_t kPageHeader = 1 + 1 + 8 + 8 + 12;
 
-void EncodeEntry(ByteBuffer& out, const QueueEntry& e, bool whole) {
+}  // namespace
+
+void EncodePageEntry(ByteBuffer& out, const QueueEntry& e, bool whole) {
   out.PutU8(whole ? kWholeMessage : kPosition);
   const bool persistent = e.message ? e.message->delivery_mode == 2 : e.loc.stored();
   out.PutU8(
@@ -48,8 +50,7 @@ void EncodeEntry(ByteBuffer& out, const QueueEntry& e, bool whole) {
   out.PutBytes(m.data.data(), m.data.size());
 }
 
-// False if the payload is not a record EncodeEntry wrote.
-bool DecodeEntry(std::span<const std::byte> p, QueueEntry& e) {
+bool DecodePageEntry(std::span<const std::byte> p, QueueEntry& e) {
   if (p.size() < kPageHeader) return false;
   const auto kind = static_cast<uint8_t>(p[0]);
   const auto flags = static_cast<uint8_t>(p[1]);
@@ -82,8 +83,6 @@ bool DecodeEntry(std::span<const std::byte> p, QueueEntry& e) {
   return true;
 }
 
-}  // namespace
-
 bool Queue::CanPage() const {
   return settings_.max_priority == 0 && vhost_ != nullptr && vhost_->store() != nullptr &&
          !deleted_;
@@ -106,7 +105,7 @@ void Queue::PageOut(QueueEntry&& e) {
   // A stored persistent message is written as its position, except in a length-bytes queue,
   // which needs the body size back with the entry.
   const bool whole = e.message && !(e.loc.stored() && !settings_.max_length_bytes);
-  pages_.back()->Append([&](ByteBuffer& out) { EncodeEntry(out, e, whole); });
+  pages_.back()->Append([&](ByteBuffer& out) { EncodePageEntry(out, e, whole); });
   ++paged_;
 }
 
@@ -128,7 +127,7 @@ void Queue::PageOutTail() {
   ready_.TakeTail(keep, [&](QueueEntry&& e) {
     Track(e, false);
     const bool whole = e.message && !(e.loc.stored() && !settings_.max_length_bytes);
-    file->Append([&](ByteBuffer& out) { EncodeEntry(out, e, whole); });
+    file->Append([&](ByteBuffer& out) { EncodePageEntry(out, e, whole); });
     ++moved;
   });
   paged_ += moved;
@@ -144,7 +143,7 @@ void Queue::PageIn() {
     size_t bad = 0;
     auto n = file.Read(kPageInBytes, [&](std::span<const std::byte> payload) {
       QueueEntry e;
-      if (!DecodeEntry(payload, e)) {
+      if (!DecodePageEntry(payload, e)) {
         ++bad;
         return;
       }
@@ -185,7 +184,7 @@ void Queue::DropPages() {
       while (file->count() > 0) {
         auto n = file->Read(kPageInBytes, [&](std::span<const std::byte> payload) {
           QueueEntry e;
-          if (DecodeEntry(payload, e)) Settle(e);
+          if (DecodePageEntry(payload, e)) Settle(e);
         });
         if (!n || n.value() == 0) break;
       }

@@ -179,9 +179,11 @@ std::string ApplyNode(const toml::table& table, const std::string& prefix,
     }
     if (key == nullptr) return "unknown key '" + path + "' in " + source;
     if (key->kind == Kind::kInt) {
+      // Test the type first: toml++'s value<int64_t>() of a float out of int64_t's range is
+      // undefined behaviour (found by fuzz_config under UBSan).
+      if (!node.is_integer()) return "key '" + path + "' in " + source + " must be an integer";
       auto v = node.value<int64_t>();
-      if (!node.is_integer() || !v)
-        return "key '" + path + "' in " + source + " must be an integer";
+      if (!v) return "key '" + path + "' in " + source + " must be an integer";
       std::string err = SetInt(*key, *v, c);
       if (!err.empty()) return err + " in " + source;
     } else {
@@ -195,6 +197,24 @@ std::string ApplyNode(const toml::table& table, const std::string& prefix,
 
 }  // namespace
 
+// Errors are one line: toml++ quotes the character it saw and a quoted key may hold anything,
+// line breaks included (found by fuzz_config).
+static std::string OneLine(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += '?';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string ApplyToml(const std::string& toml_text, const std::string& source, Config& config) {
   // Debian's toml++ is built with exceptions: parse errors arrive as toml::parse_error.
   // Start-up code, so exceptions are allowed here (style.md, practice 10).
@@ -202,10 +222,10 @@ std::string ApplyToml(const std::string& toml_text, const std::string& source, C
   try {
     parsed = toml::parse(toml_text, source);
   } catch (const toml::parse_error& err) {
-    return "cannot parse " + source + " at line " + std::to_string(err.source().begin.line) + ": " +
-           std::string(err.description());
+    return OneLine("cannot parse " + source + " at line " +
+                   std::to_string(err.source().begin.line) + ": " + std::string(err.description()));
   }
-  return ApplyNode(parsed, "", source, config);
+  return OneLine(ApplyNode(parsed, "", source, config));
 }
 
 Parsed ParseCommandLine(int argc, const char* const* argv) {

@@ -116,5 +116,21 @@ TEST(Config, DocsPageIsUpToDate) {
       << "regenerate: build/release/src/app/warrend --print-config-docs > docs/configuration.md";
 }
 
+// Found by fuzz_config: toml++ quoted the line break it saw, and the "one-line" error had two.
+TEST(Config, ParseErrorsAreOneLine) {
+  Config c;
+  const std::string error = ApplyToml("[pb]\nipO= n\n[ste]\n", "bad.toml", c);
+  EXPECT_NE(error.find("cannot parse bad.toml at line 2"), std::string::npos) << error;
+  EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+}
+
+// Found by fuzz_config under UBSan: a float too large for int64_t given for an integer key.
+TEST(Config, AHugeFloatForAnIntegerKeyIsAnError) {
+  Config c;
+  EXPECT_EQ(ApplyToml("[limits]\nframe_max = 6.3e27\n", "f.toml", c),
+            "key 'limits.frame_max' in f.toml must be an integer");
+  EXPECT_EQ(ApplyToml("\"a\\nb\" = 1\n", "k.toml", c).find('\n'), std::string::npos);
+}
+
 }  // namespace
 }  // namespace warren::config
