@@ -232,6 +232,9 @@ class Queue : public std::enable_shared_from_this<Queue> {
   bool Spill(QueueEntry& e);
   bool CanPage() const;
   void PageOut(QueueEntry&& e);
+  void WritePage(storage::PageFile& file, const QueueEntry& e) const;
+  // Estimated memory an entry holds while it is in ready_ (Track, the paging budget).
+  static uint64_t EntryCost(const QueueEntry& e);
   // Moves the ready entries beyond the first kPressureBudget bytes to a page file read first.
   void PageOutTail();
   // Reads the next paged entries back into ready_.

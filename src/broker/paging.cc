@@ -100,12 +100,16 @@ bool Queue::Spill(QueueEntry& e) {
   return false;
 }
 
-void Queue::PageOut(QueueEntry&& e) {
-  if (pages_.empty()) pages_.push_back(vhost_->store()->OpenPageFile());
+void Queue::WritePage(storage::PageFile& file, const QueueEntry& e) const {
   // A stored persistent message is written as its position, except in a length-bytes queue,
   // which needs the body size back with the entry.
   const bool whole = e.message && !(e.loc.stored() && !settings_.max_length_bytes);
-  pages_.back()->Append([&](ByteBuffer& out) { EncodePageEntry(out, e, whole); });
+  file.Append([&](ByteBuffer& out) { EncodePageEntry(out, e, whole); });
+}
+
+void Queue::PageOut(QueueEntry&& e) {
+  if (pages_.empty()) pages_.push_back(vhost_->store()->OpenPageFile());
+  WritePage(*pages_.back(), e);
   ++paged_;
 }
 
@@ -118,7 +122,7 @@ void Queue::PageOutTail() {
   ready_.ForEach([&](const QueueEntry& e) {
     if (keep == 0 || kept < kPressureBudget) {
       ++keep;
-      kept += sizeof(QueueEntry) + (e.message ? sizeof(Message) + 32 + e.message->data.size() : 0);
+      kept += EntryCost(e);
     }
   });
   if (keep >= ready_.size()) return;
@@ -126,8 +130,7 @@ void Queue::PageOutTail() {
   uint64_t moved = 0;
   ready_.TakeTail(keep, [&](QueueEntry&& e) {
     Track(e, false);
-    const bool whole = e.message && !(e.loc.stored() && !settings_.max_length_bytes);
-    file->Append([&](ByteBuffer& out) { EncodePageEntry(out, e, whole); });
+    WritePage(*file, e);
     ++moved;
   });
   paged_ += moved;

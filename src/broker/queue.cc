@@ -25,11 +25,14 @@ storage::MessageRecord RecordOf(const Message& m, uint64_t seq, uint64_t expires
   return r;
 }
 
+uint64_t Queue::EntryCost(const QueueEntry& e) {
+  // Its slot, and the message object with its bytes (counted whole even when other queues
+  // share it); 32 for the allocator's overhead.
+  return sizeof(QueueEntry) + (e.message ? sizeof(Message) + 32 + e.message->data.size() : 0);
+}
+
 void Queue::Track(const QueueEntry& e, bool add) {
-  // What the entry costs in memory, roughly: its slot, and the message object with its bytes
-  // (counted whole even when other queues share it).
-  const uint64_t n =
-      sizeof(QueueEntry) + (e.message ? sizeof(Message) + 32 + e.message->data.size() : 0);
+  const uint64_t n = EntryCost(e);
   if (add) {
     resident_bytes_ += n;
   } else {

@@ -2,6 +2,8 @@
 import time
 import uuid
 
+import pika
+
 
 def uid(prefix="t"):
     """A unique name, so tests never collide on a shared broker."""
@@ -28,3 +30,12 @@ def rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError(f"no VmRSS for process {pid}")
+
+
+def open_channel(w, confirm=False):
+    """A pika connection to Warrend `w` and a channel on it (in confirm mode if asked)."""
+    c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", w.port))
+    ch = c.channel()
+    if confirm:
+        ch.confirm_delivery()
+    return c, ch

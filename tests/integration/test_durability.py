@@ -10,7 +10,7 @@ import pika
 import pytest
 
 from conftest import Warrend
-from helpers import drain, uid
+from helpers import drain, open_channel, uid
 
 PERSISTENT = pika.BasicProperties(delivery_mode=2)
 
@@ -28,14 +28,6 @@ def restart(w, sig=signal.SIGKILL):
         assert code == 0
     w.start()
     return w
-
-
-def open_channel(w, confirm=True):
-    c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", w.port))
-    ch = c.channel()
-    if confirm:
-        ch.confirm_delivery()
-    return c, ch
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
@@ -110,7 +102,7 @@ def test_deleted_and_unbound_stay_deleted(broker):
     ch.queue_delete("gone")
     c.close()
     restart(broker)
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     with pytest.raises(pika.exceptions.UnroutableError):
         ch.basic_publish("ux", "k", b"x", mandatory=True)
     # A queue declared again under a deleted queue's name starts empty.
@@ -120,14 +112,14 @@ def test_deleted_and_unbound_stay_deleted(broker):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_confirmed_persistent_messages_survive_transient_do_not(broker, sig):
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     ch.queue_declare("pq", durable=True)
     for i in range(100):
         ch.basic_publish("", "pq", b"p%d" % i, PERSISTENT)  # confirmed before returning
         ch.basic_publish("", "pq", b"t%d" % i)  # transient, in the same durable queue
     c.close()
     restart(broker, sig)
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     assert ch.queue_declare("pq", durable=True).method.message_count == 100
     got = drain(ch, "pq", 100)
     assert [b for _, _, b in got] == [b"p%d" % i for i in range(100)]
@@ -137,7 +129,7 @@ def test_confirmed_persistent_messages_survive_transient_do_not(broker, sig):
 
 
 def test_properties_and_bodies_come_back_byte_for_byte(broker):
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     ch.queue_declare("props", durable=True)
     props = pika.BasicProperties(delivery_mode=2, content_type="application/json",
                                  headers={"k": "v", "n": 7}, message_id="id-1",
@@ -147,7 +139,7 @@ def test_properties_and_bodies_come_back_byte_for_byte(broker):
     ch.basic_publish("", "props", body, props)
     c.close()
     restart(broker)
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     (m, p, b), = drain(ch, "props", 1)
     assert b == body
     assert m.routing_key == "props" and m.exchange == ""
@@ -157,7 +149,7 @@ def test_properties_and_bodies_come_back_byte_for_byte(broker):
 
 
 def test_acked_messages_do_not_come_back_unacked_come_back_redelivered(broker):
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     ch.queue_declare("aq", durable=True)
     for i in range(10):
         ch.basic_publish("", "aq", b"%d" % i, PERSISTENT)
@@ -168,7 +160,7 @@ def test_acked_messages_do_not_come_back_unacked_come_back_redelivered(broker):
     # 5..9 are delivered and unacked when the broker dies.
     ch.queue_declare("aq", durable=True, passive=True)  # a round trip: the acks were read
     restart(broker)
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     got = drain(ch, "aq", 5)
     assert [b for _, _, b in got] == [b"5", b"6", b"7", b"8", b"9"]
     assert all(m.redelivered for m, _, _ in got)
@@ -177,7 +169,7 @@ def test_acked_messages_do_not_come_back_unacked_come_back_redelivered(broker):
 
 
 def test_purge_is_durable(broker):
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     ch.queue_declare("purged", durable=True)
     for i in range(5):
         ch.basic_publish("", "purged", b"x", PERSISTENT)
@@ -185,7 +177,7 @@ def test_purge_is_durable(broker):
     ch.basic_publish("", "purged", b"after", PERSISTENT)
     c.close()
     restart(broker, signal.SIGTERM)
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     assert [b for _, _, b in drain(ch, "purged", 2, timeout=1)] == [b"after"]
     c.close()
 
@@ -199,7 +191,7 @@ def test_tx_commit_of_persistent_messages_is_durable(broker):
     ch.tx_commit()  # commit-ok comes after the fdatasync
     ch.basic_publish("", "txq", b"uncommitted", PERSISTENT)
     restart(broker)
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     assert [b for _, _, b in drain(ch, "txq", 21, timeout=1)] == [b"%d" % i for i in range(20)]
     c.close()
 
@@ -231,7 +223,7 @@ def test_confirms_with_amqp_client_many_in_flight(broker):
         ch.basic_publish(amqp.Message(b"%d" % i, delivery_mode=2), routing_key="many")
     c.close()
     restart(broker)
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     assert ch.queue_declare("many", durable=True).method.message_count == 2000
     c.close()
 
@@ -243,7 +235,7 @@ def test_backlog_beyond_queue_memory_is_read_back_from_disk(warrend_bin, tmp_pat
     cfg.write_text("[storage]\nqueue_memory_bytes = 65536\nsegment_bytes = 262144\n")
     w = Warrend(warrend_bin, extra_args=["--config", str(cfg)]).start()
     try:
-        c, ch = open_channel(w)
+        c, ch = open_channel(w, confirm=True)
         ch.queue_declare("big", durable=True)
         body = lambda i: (b"%06d" % i) * 170  # 1020 bytes
         for i in range(3000):
@@ -252,7 +244,7 @@ def test_backlog_beyond_queue_memory_is_read_back_from_disk(warrend_bin, tmp_pat
         assert [b for _, _, b in got] == [body(i) for i in range(1500)]
         c.close()
         restart(w)
-        c, ch = open_channel(w)
+        c, ch = open_channel(w, confirm=True)
         got = drain(ch, "big", 1500)
         assert [b for _, _, b in got] == [body(i) for i in range(1500, 3000)]
         c.close()
@@ -288,7 +280,7 @@ def test_rabbitmq_export_can_be_dropped_in(warrend_bin):
         json.dump(doc, f)
     w.start()
     try:
-        c, ch = open_channel(w)
+        c, ch = open_channel(w, confirm=True)
         ch.basic_publish("ix", "", b"hi", mandatory=True)
         assert [b for _, _, b in drain(ch, "imported", 1)] == [b"hi"]
         c.close()
@@ -330,18 +322,18 @@ def test_low_disk_alarm_blocks_publishers_consumers_carry_on(warrend_bin, tmp_pa
 def test_a_drained_queue_keeps_new_messages_across_restarts(broker):
     """Regression (found by the crash suite): after a restart with an empty queue, new messages
     were numbered from 1 again and the old ack records removed them at the next restart."""
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     ch.queue_declare("again", durable=True)
     for i in range(5):
         ch.basic_publish("", "again", b"old%d" % i, PERSISTENT)
     assert len(drain(ch, "again", 5)) == 5  # acked
     c.close()
     restart(broker)
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     for i in range(5):
         ch.basic_publish("", "again", b"new%d" % i, PERSISTENT)
     c.close()
     restart(broker)
-    c, ch = open_channel(broker)
+    c, ch = open_channel(broker, confirm=True)
     assert [b for _, _, b in drain(ch, "again", 5)] == [b"new%d" % i for i in range(5)]
     c.close()

@@ -10,7 +10,7 @@ import pika
 import pytest
 
 from conftest import Warrend, rss_measuring_env
-from helpers import uid
+from helpers import open_channel, uid
 
 PERSISTENT = pika.BasicProperties(delivery_mode=2)
 
@@ -27,14 +27,6 @@ def w(warrend_bin, tmp_path):
     broker = start(warrend_bin, tmp_path)
     yield broker
     assert broker.stop() == 0
-
-
-def channel(w, confirm=False):
-    c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", w.port))
-    ch = c.channel()
-    if confirm:
-        ch.confirm_delivery()
-    return c, ch
 
 
 def page_files(w):
@@ -80,7 +72,7 @@ def vm_kb(pid, field):
 
 
 def test_backlog_pages_out_and_comes_back_in_order(w):
-    c, ch = channel(w)
+    c, ch = open_channel(w)
     q = uid("q")
     ch.queue_declare(q)
     body = lambda i: b"%07d" % i + b"." * (i % 300)
@@ -102,7 +94,7 @@ def test_memory_stays_flat_while_a_transient_backlog_grows(warrend_bin, tmp_path
     it (budget 16 MiB), and every message comes back intact."""
     w = start(warrend_bin, tmp_path, queue_memory=16 << 20, env=rss_measuring_env())
     try:
-        c, ch = channel(w, confirm=True)
+        c, ch = open_channel(w, confirm=True)
         q = uid("q")
         ch.queue_declare(q)
         time.sleep(0.3)
@@ -122,7 +114,7 @@ def test_memory_stays_flat_while_a_transient_backlog_grows(warrend_bin, tmp_path
 
 
 def test_requeued_messages_go_back_in_front_of_paged_ones(w):
-    c, ch = channel(w)
+    c, ch = open_channel(w)
     q = uid("q")
     ch.queue_declare(q)
     n = 20000
@@ -149,7 +141,7 @@ def test_requeued_messages_go_back_in_front_of_paged_ones(w):
 def test_durable_queue_keeps_persistent_paged_messages_across_a_crash(w):
     """Persistent and transient messages mixed far beyond the budget: after kill -9 every
     confirmed persistent one is back, in order; the transient ones and the page files are gone."""
-    c, ch = channel(w)
+    c, ch = open_channel(w)
     q = uid("dq")
     ch.queue_declare(q, durable=True)
     n = 20000
@@ -165,7 +157,7 @@ def test_durable_queue_keeps_persistent_paged_messages_across_a_crash(w):
     w.stop(signal.SIGKILL)
     w.start()
     assert page_files(w) == 0, "paging/ is emptied at start"
-    c, ch = channel(w)
+    c, ch = open_channel(w)
     assert ch.queue_declare(q, durable=True).method.message_count == n // 2 + 1
     got = consume(ch, q, n // 2 + 1)
     assert numbers(got) == list(range(0, n + 1, 2))
@@ -173,7 +165,7 @@ def test_durable_queue_keeps_persistent_paged_messages_across_a_crash(w):
 
 
 def test_paged_messages_expire_and_are_dead_lettered(w):
-    c, ch = channel(w)
+    c, ch = open_channel(w)
     q, dlq = uid("ttl"), uid("dlq")
     ch.queue_declare(dlq)
     ch.queue_declare(q, arguments={"x-message-ttl": 1000, "x-dead-letter-exchange": "",
@@ -193,7 +185,7 @@ def test_paged_messages_expire_and_are_dead_lettered(w):
 
 
 def test_max_length_counts_paged_messages(w):
-    c, ch = channel(w)
+    c, ch = open_channel(w)
     q = uid("ml")
     ch.queue_declare(q, arguments={"x-max-length": 15000})
     n = 25000
@@ -204,7 +196,7 @@ def test_max_length_counts_paged_messages(w):
 
 
 def test_purge_and_delete_remove_page_files(w):
-    c, ch = channel(w)
+    c, ch = open_channel(w)
     q1, q2 = uid("p"), uid("d")
     for q in (q1, q2):
         ch.queue_declare(q)
@@ -215,4 +207,26 @@ def test_purge_and_delete_remove_page_files(w):
     assert page_files(w) == 0
     ch.basic_publish("", q1, b"after")
     assert ch.basic_get(q1, auto_ack=True)[2] == b"after"
+    c.close()
+
+
+def test_purged_paged_persistent_messages_do_not_come_back(w):
+    """Purge acks the paged persistent messages in the queue's log too: none return after a
+    restart."""
+    c, ch = open_channel(w)
+    q = uid("dq")
+    ch.queue_declare(q, durable=True)
+    publish_numbered(ch, q, range(15000), props=PERSISTENT)
+    assert page_files(w) > 0
+    assert ch.queue_purge(q).method.message_count == 15000
+    # A confirmed publish after the purge: its sync covers the purge's ack records.
+    confirmed = c.channel()
+    confirmed.confirm_delivery()
+    publish_numbered(confirmed, q, [15000], props=PERSISTENT)
+    c.close()
+    w.stop(signal.SIGKILL)
+    w.start()
+    c, ch = open_channel(w)
+    assert ch.queue_declare(q, durable=True).method.message_count == 1
+    assert numbers(consume(ch, q, 1)) == [15000]
     c.close()
