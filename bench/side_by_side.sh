@@ -8,7 +8,9 @@
 #        scenario 4r (4 at 5,000 msg/s: confirm latency) runs only when named.
 # Environment: RUNS (3), DURATION seconds (10), RABBIT_PORT (5672), WARREN_PORT (5690),
 #              WARRENPERF_ARGS (extra warren-perf flags, e.g. "--threads 2"),
-#              SCALE_CONNECTIONS (1000), SCALE_QUEUES (10000): scenario 8 (bench/scale.py),
+#              SCALE_CONNECTIONS (1000), SCALE_QUEUES (10000), SCALE_MAX_SECONDS (120: each
+#              declare phase stops there; RabbitMQ 3.10's 10,000 serial durable declares once
+#              took over 15 minutes here): scenario 8 (bench/scale.py),
 #              WARREN_DATA_PARENT (build/bench-data: where warrend's fresh data dir is made; keep
 #              it on the real disk, not tmpfs, or scenario 4's fdatasync costs nothing).
 # Needs root (or sudo) only to install rabbitmq-server / gnuplot-nox when they are missing.
@@ -23,6 +25,7 @@ WARREN_DATA_PARENT=${WARREN_DATA_PARENT:-$ROOT/build/bench-data}
 WARRENPERF_ARGS=${WARRENPERF_ARGS:-}
 SCALE_CONNECTIONS=${SCALE_CONNECTIONS:-1000}
 SCALE_QUEUES=${SCALE_QUEUES:-10000}
+SCALE_MAX_SECONDS=${SCALE_MAX_SECONDS:-120}
 PERF=$ROOT/build/release/tools/perf/warren-perf
 WARREND=$ROOT/build/release/src/app/warrend
 SCENARIOS=("$@")
@@ -120,40 +123,43 @@ mkdir -p "$ROOT/bench/results"
 : >"$OUT.jsonl"
 HZ=$(getconf CLK_TCK)
 
-# run_one <broker name> <pid> <port> <scenario> <run #>: appends one JSON line to $OUT.jsonl
+# run_one <broker name> <pid> <port> <scenario> <run #>: appends one JSON line to $OUT.jsonl.
+# warren-perf samples the broker's CPU and RSS itself (--broker-pid): a shell loop forking a
+# reader every 0.2 s added millisecond stalls to the latency scenarios on a 2-core machine.
 run_one() {
   local name=$1 pid=$2 port=$3 sc=$4 run=$5
-  local before rss peak=0 json
-  before=$(cpu_ticks "$pid")
-  rss_base=$(rss_kb "$pid")
+  local json
   if [ "$sc" = 8 ]; then
+    # scale.py measures RSS and rates itself; its JSON gets the same CPU and RSS fields here.
+    local before rss_base rss peak=0 after
+    before=$(cpu_ticks "$pid")
+    rss_base=$(rss_kb "$pid")
     /usr/bin/python3 "$ROOT/bench/scale.py" --port "$port" --pid "$pid" \
-      --connections "$SCALE_CONNECTIONS" --queues "$SCALE_QUEUES" >/tmp/warren-bench-run.log 2>&1 &
+      --connections "$SCALE_CONNECTIONS" --queues "$SCALE_QUEUES" \
+      --max-seconds "$SCALE_MAX_SECONDS" >/tmp/warren-bench-run.log 2>&1 &
+    local scale_pid=$!
+    while kill -0 "$scale_pid" 2>/dev/null; do
+      rss=$(rss_kb "$pid"); [ "${rss:-0}" -gt "$peak" ] && peak=$rss
+      sleep 0.2
+    done
+    wait "$scale_pid" || log "$name scenario 8 run $run: scale.py exited non-zero"
+    after=$(cpu_ticks "$pid")
+    json=$(tail -1 /tmp/warren-bench-run.log | jq -c \
+      --argjson cpu_s "$(echo "($after - $before) / $HZ" | bc -l)" \
+      --argjson rss_base "${rss_base:-0}" --argjson rss_peak "$peak" \
+      '. + {broker_cpu_s:$cpu_s, rss_base_kb:$rss_base, rss_peak_kb:$rss_peak}' 2>/dev/null || true)
   else
-    "$PERF" --uri "127.0.0.1:$port" ${ARGS[$sc]} --duration "$DURATION" $WARRENPERF_ARGS \
-      >/tmp/warren-bench-run.log 2>&1 &
+    "$PERF" --uri "127.0.0.1:$port" ${ARGS[$sc]} --duration "$DURATION" --broker-pid "$pid" \
+      $WARRENPERF_ARGS >/tmp/warren-bench-run.log 2>&1 ||
+      log "$name scenario $sc run $run: warren-perf exited non-zero"
+    json=$(tail -1 /tmp/warren-bench-run.log)
   fi
-  local perf_pid=$!
-  while kill -0 "$perf_pid" 2>/dev/null; do
-    rss=$(rss_kb "$pid"); [ "${rss:-0}" -gt "$peak" ] && peak=$rss
-    sleep 0.2
-  done
-  wait "$perf_pid" || log "$name scenario $sc run $run: warren-perf exited non-zero"
-  local after
-  after=$(cpu_ticks "$pid")
-  json=$(tail -1 /tmp/warren-bench-run.log)
   if ! echo "$json" | jq -e . >/dev/null 2>&1; then
     log "$name scenario $sc run $run: no result; see below"; tail -5 /tmp/warren-bench-run.log >&2
     json='{"sent":0,"received":0,"send_rate":0,"recv_rate":0,"lat_p50_us":0,"lat_p99_us":0,"confirm_p50_us":0,"confirm_p99_us":0,"error":true}'
   fi
   echo "$json" | jq -c --arg b "$name" --arg sc "$sc" --argjson run "$run" \
-    --argjson cpu_s "$(echo "($after - $before) / $HZ" | bc -l)" \
-    --argjson rss_base "${rss_base:-0}" --argjson rss_peak "$peak" \
-    '. + {broker:$b, scenario:$sc, run:$run, broker_cpu_s:$cpu_s, rss_base_kb:$rss_base,
-          rss_peak_kb:$rss_peak,
-          broker_cpu_us_per_msg: (if ([.sent,.received]|max) > 0
-                                  then $cpu_s * 1e6 / ([.sent,.received]|max) else 0 end)}' \
-    >>"$OUT.jsonl"
+    '. + {broker:$b, scenario:$sc, run:$run}' >>"$OUT.jsonl"
   log "$name scenario $sc run $run: $(tail -1 "$OUT.jsonl" | jq -c '{send_rate,recv_rate,lat_p99_us,broker_cpu_us_per_msg,rss_peak_kb}')"
 }
 
@@ -214,12 +220,12 @@ done
     echo "Scenario 8 (bench/scale.py): RSS growth per idle connection (each with one channel"
     echo "open) and per durable queue; durable queue.declare rate, one at a time and 8 in flight."
     echo
-    echo "| broker | KiB / idle connection | KiB / durable queue | declares/s serial | declares/s 8 in flight | deletes/s |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| broker | KiB / idle connection | KiB / durable queue | declares/s serial | declares/s 8 in flight | deletes/s | queues declared serial / 8 in flight (of $SCALE_QUEUES, ${SCALE_MAX_SECONDS} s cap) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
     jq -s -r '
       def median: sort | if length == 0 then 0 else .[length/2|floor] end;
       map(select(.scenario == "8")) | group_by(.broker)[] as $g
-      | "| \($g[0].broker) | \($g|map(.rss_per_connection_kb)|median) | \($g|map(.rss_per_queue_kb)|median) | \($g|map(.declare_serial_per_s)|median) | \($g|map(.declare_8_in_flight_per_s)|median) | \($g|map(.delete_serial_per_s)|median) |"' \
+      | "| \($g[0].broker) | \($g|map(.rss_per_connection_kb)|median) | \($g|map(.rss_per_queue_kb)|median) | \($g|map(.declare_serial_per_s)|median) | \($g|map(.declare_8_in_flight_per_s)|median) | \($g|map(.delete_serial_per_s)|median) | \($g|map(.queues_serial // .queues)|median) / \($g|map(.queues_8_in_flight // .queues)|median) |"' \
       "$OUT.jsonl"
   fi
   echo

@@ -1,6 +1,7 @@
 // warren-perf: an AMQP 0-9-1 load generator (issue 6). See tools/perf/README.md.
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -8,8 +9,10 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <future>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,6 +33,67 @@ double CpuSeconds() {
   auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
   return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
+
+// Another process's CPU time and resident memory, read from /proc in this process: a shell
+// loop that forks a reader every few hundred ms puts millisecond stalls into a latency run on a
+// small machine (it raised scenario 7's p99 at 10k msg/s from about 0.4 ms to 2.7 ms here).
+class ProcessSampler {
+ public:
+  explicit ProcessSampler(int pid) : pid_(pid) {
+    if (pid_ <= 0) return;
+    cpu0_ = CpuTicks();
+    rss_base_kb_ = RssKb();
+    rss_peak_kb_ = rss_base_kb_;
+    ok_ = cpu0_ >= 0 && rss_base_kb_ >= 0;
+  }
+  bool ok() const { return ok_; }
+  int pid() const { return pid_; }
+  void Sample() {
+    if (ok_) rss_peak_kb_ = std::max(rss_peak_kb_, RssKb());
+  }
+  void Finish() {
+    if (!ok_) return;
+    Sample();
+    const long long ticks = CpuTicks();
+    cpu_s_ = ticks >= cpu0_
+                 ? static_cast<double>(ticks - cpu0_) / static_cast<double>(sysconf(_SC_CLK_TCK))
+                 : 0;
+  }
+  double cpu_s() const { return cpu_s_; }
+  long long rss_base_kb() const { return rss_base_kb_; }
+  long long rss_peak_kb() const { return rss_peak_kb_; }
+
+ private:
+  // utime + stime (fields 14 and 15 of /proc/<pid>/stat; the command name may hold spaces).
+  long long CpuTicks() const {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) return -1;
+    const auto paren = line.rfind(')');
+    if (paren == std::string::npos) return -1;
+    std::istringstream rest(line.substr(paren + 2));
+    std::string field;
+    long long utime = -1, stime = -1;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stoll(field);
+      if (i == 15) stime = std::stoll(field);
+    }
+    return utime >= 0 && stime >= 0 ? utime + stime : -1;
+  }
+  long long RssKb() const {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+    }
+    return -1;
+  }
+
+  int pid_;
+  bool ok_ = false;
+  long long cpu0_ = -1, rss_base_kb_ = -1, rss_peak_kb_ = -1;
+  double cpu_s_ = 0;
+};
 
 struct Totals {
   uint64_t sent = 0, received = 0, confirmed = 0, nacked = 0;
@@ -78,7 +142,7 @@ class Threads {
 
 double Us(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
-int Run(Options o, bool self_test, int server_threads) {
+int Run(Options o, bool self_test, int server_threads, int broker_pid) {
   std::unique_ptr<Threads> server_threads_pool;
   std::unique_ptr<DiscardServer> server;
   if (self_test) {
@@ -157,6 +221,11 @@ int Run(Options o, bool self_test, int server_threads) {
   }
 
   // Go. Consumers are subscribed before the first publish.
+  ProcessSampler broker(broker_pid);
+  if (broker_pid > 0 && !broker.ok()) {
+    std::fprintf(stderr, "warren-perf: cannot read /proc/%d: broker CPU and RSS not sampled\n",
+                 broker_pid);
+  }
   const double cpu0 = CpuSeconds();
   const uint64_t t0 = NowNs();
   std::vector<std::future<std::string>> running;
@@ -172,10 +241,12 @@ int Run(Options o, bool self_test, int server_threads) {
   uint64_t prev_ns = t0, next_report = t0 + 1'000'000'000ull;
   uint64_t last_progress_ns = t0, last_received = 0;
   int seconds = 0;
+  uint64_t ticks = 0;
   for (;;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const uint64_t now = NowNs();
     bool stop = g_interrupted.load();
+    if (++ticks % 5 == 0) broker.Sample();  // every 100 ms
     for (size_t i = 0; i < running.size() && err.empty(); ++i) {
       if (running[i].valid() &&
           running[i].wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
@@ -223,6 +294,7 @@ int Run(Options o, bool self_test, int server_threads) {
   }
   const uint64_t t_end = NowNs();
   const double cpu = CpuSeconds() - cpu0;
+  broker.Finish();
   const Totals total = Sum(workers);
   for (auto& w : workers) asio::post(w->executor(), [p = w.get()] { p->Stop(); });
   for (size_t i = 0; i < running.size(); ++i) {
@@ -275,19 +347,33 @@ int Run(Options o, bool self_test, int server_threads) {
   const double cpu_per_msg = msgs > 0 ? cpu * 1e6 / static_cast<double>(msgs) : 0;
   std::printf("  warren-perf CPU  %.2f s (%.3f us per message%s)\n", cpu, cpu_per_msg,
               self_test ? ", discard server included" : "");
+  std::string broker_json;
+  if (broker.ok()) {
+    const double broker_per_msg = msgs > 0 ? broker.cpu_s() * 1e6 / static_cast<double>(msgs) : 0;
+    std::printf(
+        "  broker (pid %d)   CPU %.2f s (%.3f us per message), RSS %lld KiB at the start, "
+        "%lld KiB at the peak\n",
+        broker.pid(), broker.cpu_s(), broker_per_msg, broker.rss_base_kb(), broker.rss_peak_kb());
+    char buf[200];
+    std::snprintf(buf, sizeof(buf),
+                  ",\"broker_cpu_s\":%.3f,\"broker_cpu_us_per_msg\":%.3f,\"rss_base_kb\":%lld,"
+                  "\"rss_peak_kb\":%lld",
+                  broker.cpu_s(), broker_per_msg, broker.rss_base_kb(), broker.rss_peak_kb());
+    broker_json = buf;
+  }
   if (!err.empty()) std::fprintf(stderr, "warren-perf: %s\n", err.c_str());
   std::printf(
       "{\"sent\":%llu,\"received\":%llu,\"confirmed\":%llu,\"nacked\":%llu,\"duration_s\":%.3f,"
       "\"send_rate\":%.0f,\"recv_rate\":%.0f,\"confirm_rate\":%.0f,\"lat_p50_us\":%.1f,"
       "\"lat_p95_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_max_us\":%.1f,\"confirm_p50_us\":%.1f,"
       "\"confirm_p95_us\":%.1f,\"confirm_p99_us\":%.1f,\"confirm_max_us\":%.1f,"
-      "\"perf_cpu_us_per_msg\":%.3f,\"error\":%s}\n",
+      "\"perf_cpu_us_per_msg\":%.3f%s,\"error\":%s}\n",
       static_cast<unsigned long long>(total.sent), static_cast<unsigned long long>(total.received),
       static_cast<unsigned long long>(total.confirmed),
       static_cast<unsigned long long>(total.nacked), elapsed, send_rate, recv_rate, confirm_rate,
       Us(lat.Quantile(0.5)), Us(lat.Quantile(0.95)), Us(lat.Quantile(0.99)), Us(lat.max()),
       Us(conf.Quantile(0.5)), Us(conf.Quantile(0.95)), Us(conf.Quantile(0.99)), Us(conf.max()),
-      cpu_per_msg, err.empty() ? "null" : "true");
+      cpu_per_msg, broker_json.c_str(), err.empty() ? "null" : "true");
   std::fflush(stdout);
   return err.empty() ? 0 : 1;
 }
@@ -318,6 +404,7 @@ int main(int argc, char** argv) {
   bool self_test = false;
   int discard_port = -1;
   int server_threads = 1;
+  int broker_pid = 0;
   app.add_option("--uri", uri, "host:port or amqp://user:pass@host:port/vhost")
       ->capture_default_str();
   app.add_option("-x,--producers", o.producers, "producer connections")->capture_default_str();
@@ -355,6 +442,8 @@ int main(int argc, char** argv) {
                  "only run the discard server on this port (0 = any) until Ctrl-C");
   app.add_option("--server-threads", server_threads, "discard server threads")
       ->capture_default_str();
+  app.add_option("--broker-pid", broker_pid,
+                 "sample this process's CPU time and RSS (every 100 ms) during the run");
   CLI11_PARSE(app, argc, argv);
 
   std::signal(SIGINT, [](int) { warren::perf::g_interrupted = true; });
@@ -391,5 +480,5 @@ int main(int argc, char** argv) {
                  o.multi_ack, o.prefetch, o.prefetch);
   }
   o.batch = std::max<size_t>(1, o.batch);
-  return warren::perf::Run(o, self_test, std::max(1, server_threads));
+  return warren::perf::Run(o, self_test, std::max(1, server_threads), broker_pid);
 }
