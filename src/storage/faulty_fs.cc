@@ -1,6 +1,9 @@
 #include "storage/faulty_fs.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <string>
 
 namespace warren::storage {
 
@@ -29,7 +32,7 @@ class FaultyFile final : public File {
   result<void> Sync() override {
     if (auto e = fs_.SyncFault()) return *e;
     WARREN_TRY(real_->Sync());
-    fs_.Synced(real_->path(), real_->size());
+    fs_.Synced(real_->path(), real_->size(), real_->reserved());
     return outcome::success();
   }
   result<void> ReadAt(uint64_t offset, std::span<std::byte> out) override {
@@ -39,7 +42,12 @@ class FaultyFile final : public File {
     torn_end_.reset();
     return real_->Truncate(size);
   }
+  result<void> Reserve(uint64_t end) override {
+    if (auto e = fs_.ReserveFault()) return *e;
+    return real_->Reserve(end);
+  }
   uint64_t size() const override { return torn_end_ ? *torn_end_ : real_->size(); }
+  uint64_t reserved() const override { return real_->reserved(); }
   const std::string& path() const override { return real_->path(); }
 
  private:
@@ -78,16 +86,27 @@ std::optional<std::pair<std::error_code, size_t>> FaultyFs::TakeAppendFault() {
   return std::make_pair(std::make_error_code(append_error_), append_prefix_);
 }
 
+void FaultyFs::FailReserves(bool on) {
+  std::lock_guard lock(mu_);
+  reserve_fails_ = on;
+}
+
+std::optional<std::error_code> FaultyFs::ReserveFault() {
+  std::lock_guard lock(mu_);
+  if (!reserve_fails_) return std::nullopt;
+  return std::make_error_code(std::errc::no_space_on_device);
+}
+
 std::optional<std::error_code> FaultyFs::SyncFault() {
   std::lock_guard lock(mu_);
   if (!sync_fails_) return std::nullopt;
   return std::make_error_code(sync_error_);
 }
 
-void FaultyFs::Synced(const std::string& path, uint64_t size) {
+void FaultyFs::Synced(const std::string& path, uint64_t size, uint64_t reserved) {
   std::lock_guard lock(mu_);
   ++syncs_;
-  synced_size_[path] = size;
+  synced_size_[path] = SyncedExtent{size, reserved};
 }
 
 result<FilePtr> FaultyFs::Open(const std::string& path, bool create) {
@@ -95,10 +114,11 @@ result<FilePtr> FaultyFs::Open(const std::string& path, bool create) {
   {
     std::lock_guard lock(mu_);
     if (create) {
-      synced_size_[path] = 0;
+      synced_size_[path] = SyncedExtent{};
       unsynced_new_.insert(path);
     } else if (!synced_size_.contains(path)) {
-      synced_size_[path] = real->size();  // existed before: on disk already
+      // Existed before: on disk already.
+      synced_size_[path] = SyncedExtent{real->size(), real->size()};
     }
   }
   return FilePtr(std::make_shared<FaultyFile>(*this, std::move(real)));
@@ -145,10 +165,20 @@ void FaultyFs::Crash() {
     synced_size_.erase(path);
   }
   unsynced_new_.clear();
-  for (const auto& [path, size] : synced_size_) {
+  for (const auto& [path, extent] : synced_size_) {
     std::error_code ec;
-    if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) > size) {
-      std::filesystem::resize_file(path, size, ec);
+    if (!std::filesystem::exists(path, ec)) continue;
+    const uint64_t length = std::filesystem::file_size(path, ec);
+    if (ec) continue;
+    // Past the synced data there were only the zeros Reserve wrote (synced with it); what was
+    // appended over them since is lost, so they read as zeros again.
+    const uint64_t keep = std::max(extent.size, std::min(extent.reserved, length));
+    if (length > keep) std::filesystem::resize_file(path, keep, ec);
+    if (keep > extent.size) {
+      std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(extent.size));
+      const std::string zeros(static_cast<size_t>(keep - extent.size), '\0');
+      f.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
     }
   }
 }

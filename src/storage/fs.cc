@@ -18,7 +18,7 @@ std::error_code Errno() { return {errno, std::system_category()}; }
 class PosixFile final : public File {
  public:
   PosixFile(int fd, std::string path, uint64_t size)
-      : fd_(fd), path_(std::move(path)), size_(size) {}
+      : fd_(fd), path_(std::move(path)), size_(size), reserved_(size) {}
   ~PosixFile() override { ::close(fd_); }
 
   result<void> Append(std::span<const std::byte> bytes) override {
@@ -35,6 +35,7 @@ class PosixFile final : public File {
       done += static_cast<size_t>(n);
     }
     size_ = off + done;
+    reserved_ = std::max(reserved_, off + done);
     return outcome::success();
   }
   result<void> Sync() override {
@@ -58,15 +59,32 @@ class PosixFile final : public File {
   result<void> Truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return Errno();
     size_ = size;
+    reserved_ = size;
+    return outcome::success();
+  }
+  result<void> Reserve(uint64_t end) override {
+    static constexpr std::byte kZeros[64 * 1024] = {};
+    while (reserved_ < end) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(sizeof(kZeros), end - reserved_));
+      ssize_t w = ::pwrite(fd_, kZeros, n, static_cast<off_t>(reserved_));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return Errno();
+      }
+      if (w == 0) return std::make_error_code(std::errc::no_space_on_device);
+      reserved_ += static_cast<uint64_t>(w);
+    }
     return outcome::success();
   }
   uint64_t size() const override { return size_; }
+  uint64_t reserved() const override { return reserved_; }
   const std::string& path() const override { return path_; }
 
  private:
   int fd_;
   std::string path_;
   std::atomic<uint64_t> size_;
+  uint64_t reserved_;  // the writer's thread only
 };
 
 class PosixFs final : public FileSystem {

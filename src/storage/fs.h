@@ -28,9 +28,18 @@ class File {
   virtual result<void> Sync() = 0;
   // Reads exactly out.size() bytes at `offset` (error if the file is shorter).
   virtual result<void> ReadAt(uint64_t offset, std::span<std::byte> out) = 0;
+  // Cuts (or extends) the file to `size`, which becomes both size() and the physical length.
   virtual result<void> Truncate(uint64_t size) = 0;
+  // Makes the file at least `end` bytes long by writing zeros past its physical end, without
+  // moving size(). Appends that then land on written, zero-filled blocks change no file metadata
+  // (no block allocation, no new length), so Sync writes only their data: no inode or journal
+  // write per fdatasync. The zeros are made durable by the next Sync. On error some zeros may
+  // have been written; nothing else changes.
+  virtual result<void> Reserve(uint64_t end) = 0;
   // The end of the file as far as successful Appends go.
   virtual uint64_t size() const = 0;
+  // The file's length: size() plus any zeros Reserve wrote past it.
+  virtual uint64_t reserved() const = 0;
   virtual const std::string& path() const = 0;
 };
 using FilePtr = std::shared_ptr<File>;

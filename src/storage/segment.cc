@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace warren::storage {
@@ -157,6 +158,11 @@ ScanResult ScanRecords(
     pos += size;
   }
   r.valid_end = std::min<uint64_t>(pos, bytes.size());
+  if (r.torn) {
+    const auto rest = bytes.subspan(static_cast<size_t>(r.valid_end));
+    r.zero_tail =
+        std::all_of(rest.begin(), rest.end(), [](std::byte b) { return b == std::byte{0}; });
+  }
   return r;
 }
 

@@ -52,6 +52,7 @@ std::optional<std::span<const std::byte>> CheckRecord(std::span<const std::byte>
 struct ScanResult {
   uint64_t valid_end = 0;  // offset just past the last good record
   bool torn = false;       // bytes after valid_end were not a good record
+  bool zero_tail = false;  // ...and every one of them is zero: preallocated, not torn
 };
 // Walks the records of a whole segment (header included in `bytes`, already checked).
 // `fn(type, payload, record_offset, record_size)` is called for each good record.

@@ -107,6 +107,23 @@ TEST(Segment, ScanRejectsACorruptedByte) {
   EXPECT_EQ(r.valid_end, kSegmentHeaderSize + one);
 }
 
+TEST(Segment, ScanTellsAZeroTailFromATornOne) {
+  ByteBuffer b = ThreeMessageSegment();
+  const size_t full = b.size();
+  for (int i = 0; i < 4096; ++i) b.PutU8(0);  // what File::Reserve leaves past the data
+  auto r = ScanRecords(b.span(), [](uint8_t, auto, uint64_t, uint32_t) {});
+  EXPECT_EQ(r.valid_end, full);
+  EXPECT_TRUE(r.torn);
+  EXPECT_TRUE(r.zero_tail);
+  b.data()[full + 4000] = std::byte{1};  // one byte that is not zero: damage after all
+  r = ScanRecords(b.span(), [](uint8_t, auto, uint64_t, uint32_t) {});
+  EXPECT_TRUE(r.torn);
+  EXPECT_FALSE(r.zero_tail);
+  r = ScanRecords(b.span().first(full), [](uint8_t, auto, uint64_t, uint32_t) {});
+  EXPECT_FALSE(r.torn);
+  EXPECT_FALSE(r.zero_tail);
+}
+
 TEST(Segment, DecodeRejectsShortPayloads) {
   const std::string body = "b";
   MessageRecord m;

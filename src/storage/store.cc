@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <utility>
@@ -18,6 +19,13 @@ auto Log() {
   static auto log = GetLogger("storage");
   return log;
 }
+
+// Once a tail segment holds half a chunk, it is kept zero-filled (File::Reserve) between half a
+// chunk and a chunk ahead of its appends, up to storage.segment_bytes, while it fills slower
+// than kPreallocateBelowBytesPerSecond. Quiet queues never get there, so 10,000 of them do not
+// hold a chunk of disk each.
+constexpr uint64_t kPreallocateChunk = 1024 * 1024;
+constexpr double kPreallocateBelowBytesPerSecond = 16.0 * 1024 * 1024;
 
 std::optional<uint32_t> ParseSegmentName(const std::string& name) {
   if (name.size() != 24 || name.substr(20) != ".seg") return std::nullopt;
@@ -122,9 +130,16 @@ std::vector<RecoveredMessage> QueueLog::Recover(RecoveryStats& stats) {
         });
     if (scan.torn) {
       const uint64_t cut = all.size() - scan.valid_end;
-      Log()->warn("segment {}: torn tail at offset {}, {} bytes dropped", path, scan.valid_end,
-                  cut);
-      stats.torn_bytes += cut;
+      if (scan.zero_tail) {
+        // Zeros Reserve wrote ahead of the appends (and, after a machine crash, appends that
+        // were not synced over them): the end of the data, not damage.
+        Log()->debug("segment {}: {} preallocated bytes after offset {} cut", path, cut,
+                     scan.valid_end);
+      } else {
+        Log()->warn("segment {}: torn tail at offset {}, {} bytes dropped", path, scan.valid_end,
+                    cut);
+        stats.torn_bytes += cut;
+      }
       if (auto r = file.value()->Truncate(scan.valid_end); !r) {
         Log()->error("cannot truncate {}: {}", path, r.error().message());
       }
@@ -167,6 +182,7 @@ bool QueueLog::StartSegment() {
     return false;
   }
   segments_.push_back(Segment{number, file.value(), 0});
+  rate_check_ = {0, std::chrono::steady_clock::now()};
   EncodeSegmentHeader(pending_);
   store_.NoteDir(dir_);
   MarkDirty();
@@ -250,10 +266,37 @@ bool QueueLog::Flush() {
   return true;
 }
 
+void QueueLog::Preallocate(File& f, uint64_t end) {
+  const uint64_t cap = store_.options().segment_bytes;
+  if (end >= cap || end + kPreallocateChunk / 2 <= f.reserved() ||
+      end < rate_check_.offset + kPreallocateChunk / 2) {
+    return;
+  }
+  // Only a slow tail gains: when appends come fast, each fdatasync covers many of them and the
+  // length write is shared, while writing zeros first doubles what reaches the disk (-17% in
+  // scenario 4 at full speed). The rate is measured over the last half chunk or more.
+  const auto now = std::chrono::steady_clock::now();
+  const double seconds = std::chrono::duration<double>(now - rate_check_.at).count();
+  const uint64_t bytes = end - rate_check_.offset;
+  const bool slow = static_cast<double>(bytes) <= seconds * kPreallocateBelowBytesPerSecond;
+  rate_check_ = {end, now};
+  if (!slow) return;
+  if (auto r = f.Reserve(std::min(cap, end + kPreallocateChunk)); !r) {
+    // Appends work without it, only each fdatasync then writes the file's length too.
+    if (!reserve_failed_) {
+      Log()->warn("cannot preallocate {}: {}; appending without", f.path(), r.error().message());
+    }
+    reserve_failed_ = true;
+    return;
+  }
+  reserve_failed_ = false;
+}
+
 bool QueueLog::WritePending() {
   if (pending_.empty()) return true;
   File& f = *segments_.back().file;
   const uint64_t end = f.size();
+  Preallocate(f, end + pending_.size());
   if (auto r = f.Append(pending_.span()); !r) {
     Log()->error("write to {} failed: {}; publishes not confirmed", f.path(), r.error().message());
     ignore_error(f.Truncate(end), "the next flush writes the same bytes again at `end`");

@@ -15,6 +15,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -101,6 +102,11 @@ class QueueLog {
   result<std::vector<std::byte>> Read(Location loc);
   const std::string& dir() const { return dir_; }
   uint64_t segment_count() const { return segments_.size(); }
+  // Bytes of the last segment: written to its file plus still buffered.
+  uint64_t tail_size() const {
+    if (segments_.empty() || segments_.back().file == nullptr) return pending_.size();
+    return segments_.back().file->size() + pending_.size();
+  }
   // The largest seq any record recovered from the folder names (messages and acks): new
   // messages must be numbered above it, or old ack records would remove them at the next
   // recovery.
@@ -118,6 +124,7 @@ class QueueLog {
   bool Flush();
   // Writes pending_ to the tail segment.
   bool WritePending();
+  void Preallocate(File& f, uint64_t end);
   bool StartSegment();
   void TrimFront();
   Segment* Find(uint32_t number);
@@ -127,6 +134,12 @@ class QueueLog {
   Store& store_;
   std::string dir_;
   bool dir_created_ = false;
+  bool reserve_failed_ = false;  // logged once until a Reserve works again
+  struct RateCheck {
+    uint64_t offset = 0;  // the tail's end when Preallocate last measured its rate (0: a new tail)
+    std::chrono::steady_clock::time_point at;
+  };
+  RateCheck rate_check_;
   std::deque<Segment> segments_;
   ByteBuffer pending_;  // records for the tail segment, not yet written
   std::vector<uint64_t> acks_;

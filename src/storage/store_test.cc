@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "storage/faulty_fs.h"
 
@@ -222,6 +224,73 @@ TEST_F(StoreTest, GarbageAtTheEndOfASegmentIsCutAndCounted) {
   EXPECT_EQ(Seqs(got), std::vector<uint64_t>{1});
   EXPECT_EQ(stats.torn_bytes, 32u);
   EXPECT_EQ(std::filesystem::file_size(seg), good);
+}
+
+// A tail that fills slowly is kept zero-filled ahead of its appends (File::Reserve), so its
+// fdatasyncs write no new file length. After a crash the zeros (and unsynced appends over them)
+// are the end of the data, not a torn tail.
+TEST_F(StoreTest, SlowTailIsPreallocatedAndItsZerosAreNotTornAfterACrash) {
+  const std::string body(1000, 'b');
+  uint64_t seq = 0;
+  while (log_->tail_size() < 600 * 1024) Put(++seq, body);
+  store_->SyncNowForTest();  // half a megabyte at once: fast, nothing reserved
+  const auto seg = std::filesystem::path(log_->dir()) / "00000000000000000001.seg";
+  EXPECT_EQ(std::filesystem::file_size(seg), log_->tail_size());
+  // The next half megabyte takes at least 50 ms: slower than 16 MiB/s, so preallocated.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const uint64_t from = log_->tail_size();
+  while (log_->tail_size() < from + 520 * 1024) Put(++seq, body);
+  store_->SyncNowForTest();
+  const uint64_t data_end = log_->tail_size();
+  EXPECT_GE(std::filesystem::file_size(seg), data_end + 512 * 1024);
+  const uint64_t synced = seq;
+  // Written over the zeros, never synced: lost in the crash, and the zeros are back.
+  fs_.FailSyncs(true);
+  Put(++seq, "lost");
+  store_->SyncNowForTest();
+  CrashAndReopen();
+  RecoveryStats stats;
+  auto got = log_->Recover(stats);
+  ASSERT_EQ(got.size(), synced);
+  EXPECT_EQ(got.back().seq, synced);
+  EXPECT_EQ(stats.torn_bytes, 0u);                       // zeros are not damage
+  EXPECT_EQ(std::filesystem::file_size(seg), data_end);  // cut back to the data
+  // The log goes on from there.
+  Put(seq + 1, "after");
+  store_->SyncNowForTest();
+  Reopen();
+  got = log_->Recover(stats);
+  ASSERT_EQ(got.size(), synced + 1);
+  EXPECT_EQ(BodyAt(got.back().loc), "after");
+}
+
+TEST_F(StoreTest, FastTailIsNotPreallocated) {
+  const std::string body(1000, 'b');
+  uint64_t seq = 0;
+  // 1.5 MiB buffered in memory and written at once: at 16 MiB/s that would take 94 ms.
+  while (log_->tail_size() < 1536 * 1024) Put(++seq, body);
+  store_->SyncNowForTest();
+  const auto seg = std::filesystem::path(log_->dir()) / "00000000000000000001.seg";
+  EXPECT_EQ(std::filesystem::file_size(seg), log_->tail_size());
+}
+
+TEST_F(StoreTest, AFailedPreallocationOnlyCostsTheSpeedUp) {
+  fs_.FailReserves(true);
+  const std::string body(1000, 'b');
+  uint64_t seq = 0;
+  while (log_->tail_size() < 600 * 1024) Put(++seq, body);
+  store_->SyncNowForTest();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const uint64_t from = log_->tail_size();
+  while (log_->tail_size() < from + 520 * 1024) Put(++seq, body);
+  store_->SyncNowForTest();
+  EXPECT_FALSE(store_->Failed(store_->appended_epoch()));  // confirmed all the same
+  const auto seg = std::filesystem::path(log_->dir()) / "00000000000000000001.seg";
+  EXPECT_EQ(std::filesystem::file_size(seg), log_->tail_size());
+  fs_.FailReserves(false);
+  Reopen();
+  RecoveryStats stats;
+  EXPECT_EQ(log_->Recover(stats).size(), seq);
 }
 
 TEST_F(StoreTest, WriteErrorFailsTheEpochAndTheRetryStoresIt) {
