@@ -122,6 +122,9 @@ OUT=$ROOT/bench/results/side-by-side-$STAMP
 mkdir -p "$ROOT/bench/results"
 : >"$OUT.jsonl"
 HZ=$(getconf CLK_TCK)
+# The disk's own fdatasync latency, alone, before the series: no confirm can beat it.
+FSYNC_PROBE=$(/usr/bin/python3 "$ROOT/bench/fsync_probe.py" "$WARREN_DATA_PARENT" 2>/dev/null || echo '{}')
+log "fdatasync probe: $FSYNC_PROBE"
 
 # run_one <broker name> <pid> <port> <scenario> <run #>: appends one JSON line to $OUT.jsonl.
 # warren-perf samples the broker's CPU and RSS itself (--broker-pid): a shell loop forking a
@@ -182,6 +185,7 @@ done
   echo "- RabbitMQ $RABBIT_VERSION (Debian package, default config, port $RABBIT_PORT);" \
        "warren $(git rev-parse --short HEAD) release build (port $WARREN_PORT," \
        "data dir on $WARREN_DATA_FS)"
+  echo "- disk: $(echo "$FSYNC_PROBE" | jq -r 'if .fdatasyncs then "fdatasync after a \(.bytes_each)-byte append, alone (bench/fsync_probe.py): p50 \(.p50_us) µs, p99 \(.p99_us) µs, p99.9 \(.p999_us) µs, max \(.max_us) µs over \(.fdatasyncs)" else "fdatasync probe failed" end')"
   echo "- $RUNS runs per broker, alternating A B A B, $DURATION s each; the generator, both brokers"
   echo "  and the machine are shared. Medians. RabbitMQ runs for the whole series;"
   echo "  warrend is restarted for every run. Throughput is the consume rate (publish rate for"
