@@ -77,13 +77,30 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 STARTED_RABBIT=0
 if ! port_open "$RABBIT_PORT"; then
   log "starting rabbitmq-server"
-  RABBITMQ_NODE_PORT=$RABBIT_PORT rabbitmq-server >/tmp/warren-bench-rabbit.log 2>&1 &
+  # With an open-file limit like the one Debian's systemd unit gives it (LimitNOFILE=65536):
+  # /usr/sbin/rabbitmq-server switches to the rabbitmq user through su, whose PAM session sets
+  # the soft limit back to 1024, and then RabbitMQ stalls new connections at about 830. So as
+  # root it is started as that user directly (setpriv keeps the limit raised here).
+  if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1 && command -v setpriv >/dev/null; then
+    (ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+     cd /var/lib/rabbitmq && RABBITMQ_NODE_PORT=$RABBIT_PORT exec setpriv --reuid=rabbitmq \
+       --regid=rabbitmq --init-groups env HOME=/var/lib/rabbitmq \
+       /usr/lib/rabbitmq/bin/rabbitmq-server) >/tmp/warren-bench-rabbit.log 2>&1 &
+  else
+    RABBITMQ_NODE_PORT=$RABBIT_PORT rabbitmq-server >/tmp/warren-bench-rabbit.log 2>&1 &
+  fi
   STARTED_RABBIT=1
   rabbitmqctl await_startup >/dev/null 2>&1 || true
   for _ in $(seq 60); do port_open "$RABBIT_PORT" && break; sleep 1; done
 fi
 RABBIT_PID=$(pgrep -f 'beam.smp.*rabbit' | head -1 || true)
 [ -n "$RABBIT_PID" ] || { log "cannot find RabbitMQ's beam.smp"; exit 1; }
+RABBIT_NOFILE=$(awk '/^Max open files/ {print $4}' "/proc/$RABBIT_PID/limits")
+if [[ " ${SCENARIOS[*]} " == *" 8 "* ]] && [ "${RABBIT_NOFILE:-0}" -lt $((SCALE_CONNECTIONS + 1024)) ]; then
+  log "warning: RabbitMQ (pid $RABBIT_PID) may open $RABBIT_NOFILE files: scenario 8's" \
+      "$SCALE_CONNECTIONS connections will stall near $((RABBIT_NOFILE * 8 / 10)); restart it" \
+      "with a higher limit (this script, starting it, does; Debian's systemd unit sets 65536)"
+fi
 RABBIT_VERSION=$(rabbitmqctl version 2>/dev/null || echo unknown)
 
 # --- warrend: a fresh process (and data dir) per run, so one run's memory is not the next's.
@@ -125,6 +142,9 @@ HZ=$(getconf CLK_TCK)
 # The disk's own fdatasync latency, alone, before the series: no confirm can beat it.
 FSYNC_PROBE=$(/usr/bin/python3 "$ROOT/bench/fsync_probe.py" "$WARREN_DATA_PARENT" 2>/dev/null || echo '{}')
 log "fdatasync probe: $FSYNC_PROBE"
+# How often the machine stops a busy thread for more than 1 ms (hypervisor, other load).
+STALL_PROBE=$(/usr/bin/python3 "$ROOT/bench/stall_probe.py" 2>/dev/null || echo '{}')
+log "stall probe: $STALL_PROBE"
 
 # run_one <broker name> <pid> <port> <scenario> <run #>: appends one JSON line to $OUT.jsonl.
 # warren-perf samples the broker's CPU and RSS itself (--broker-pid): a shell loop forking a
@@ -157,7 +177,7 @@ run_one() {
       log "$name scenario $sc run $run: warren-perf exited non-zero"
     json=$(tail -1 /tmp/warren-bench-run.log)
   fi
-  if ! echo "$json" | jq -e . >/dev/null 2>&1; then
+  if [ -z "$json" ] || ! echo "$json" | jq -e . >/dev/null 2>&1; then
     log "$name scenario $sc run $run: no result; see below"; tail -5 /tmp/warren-bench-run.log >&2
     json='{"sent":0,"received":0,"send_rate":0,"recv_rate":0,"lat_p50_us":0,"lat_p99_us":0,"confirm_p50_us":0,"confirm_p99_us":0,"error":true}'
   fi
@@ -185,6 +205,8 @@ done
   echo "- RabbitMQ $RABBIT_VERSION (Debian package, default config, port $RABBIT_PORT);" \
        "warren $(git rev-parse --short HEAD) release build (port $WARREN_PORT," \
        "data dir on $WARREN_DATA_FS)"
+  echo "- stalls: $(echo "$STALL_PROBE" | jq -r 'if .gaps_over_1ms then "a thread spinning on CPU \(.cpu) for \(.seconds) s before the series (bench/stall_probe.py) lost \(.gaps_over_1ms) gaps of over 1 ms, \(.lost_ms) ms in all, the longest \(.max_ms) ms" elif .cpu then "none over 1 ms in \(.seconds) s (bench/stall_probe.py)" else "stall probe failed" end')"
+  echo "- RabbitMQ's open-file limit: $RABBIT_NOFILE"
   echo "- disk: $(echo "$FSYNC_PROBE" | jq -r 'if .fdatasyncs then "fdatasync after a \(.bytes_each)-byte append, alone (bench/fsync_probe.py): p50 \(.p50_us) µs, p99 \(.p99_us) µs, p99.9 \(.p999_us) µs, max \(.max_us) µs over \(.fdatasyncs)" else "fdatasync probe failed" end')"
   echo "- $RUNS runs per broker, alternating A B A B, $DURATION s each; the generator, both brokers"
   echo "  and the machine are shared. Medians. RabbitMQ runs for the whole series;"
@@ -224,12 +246,12 @@ done
     echo "Scenario 8 (bench/scale.py): RSS growth per idle connection (each with one channel"
     echo "open) and per durable queue; durable queue.declare rate, one at a time and 8 in flight."
     echo
-    echo "| broker | KiB / idle connection | KiB / durable queue | declares/s serial | declares/s 8 in flight | deletes/s | queues declared serial / 8 in flight (of $SCALE_QUEUES, ${SCALE_MAX_SECONDS} s cap) |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
+    echo "| broker | KiB / idle connection | KiB / durable queue | declares/s serial | declares/s 8 in flight | deletes/s | queues declared serial / 8 in flight (of $SCALE_QUEUES, ${SCALE_MAX_SECONDS} s cap) | connections opened (of $SCALE_CONNECTIONS) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     jq -s -r '
       def median: sort | if length == 0 then 0 else .[length/2|floor] end;
       map(select(.scenario == "8")) | group_by(.broker)[] as $g
-      | "| \($g[0].broker) | \($g|map(.rss_per_connection_kb)|median) | \($g|map(.rss_per_queue_kb)|median) | \($g|map(.declare_serial_per_s)|median) | \($g|map(.declare_8_in_flight_per_s)|median) | \($g|map(.delete_serial_per_s)|median) | \($g|map(.queues_serial // .queues)|median) / \($g|map(.queues_8_in_flight // .queues)|median) |"' \
+      | "| \($g[0].broker) | \($g|map(.rss_per_connection_kb)|median) | \($g|map(.rss_per_queue_kb)|median) | \($g|map(.declare_serial_per_s)|median) | \($g|map(.declare_8_in_flight_per_s)|median) | \($g|map(.delete_serial_per_s)|median) | \($g|map(.queues_serial // .queues)|median) / \($g|map(.queues_8_in_flight // .queues)|median) | \($g|map(.connections_opened // .connections)|median) |"' \
       "$OUT.jsonl"
   fi
   echo
