@@ -35,7 +35,7 @@ class PosixFile final : public File {
       done += static_cast<size_t>(n);
     }
     size_ = off + done;
-    reserved_ = std::max(reserved_, off + done);
+    if (reserved_ < off + done) reserved_ = off + done;
     return outcome::success();
   }
   result<void> Sync() override {
@@ -84,7 +84,7 @@ class PosixFile final : public File {
   int fd_;
   std::string path_;
   std::atomic<uint64_t> size_;
-  uint64_t reserved_;  // the writer's thread only
+  std::atomic<uint64_t> reserved_;  // written by the writer; FaultyFs reads it at Sync
 };
 
 class PosixFs final : public FileSystem {
