@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
       queue +
       "\", \"vhost\": \"/\", \"durable\": true, \"auto_delete\": false, \"arguments\": {}}],\n"
       "  \"exchanges\": [],\n  \"bindings\": []\n}\n";
-  store.SetDefinitionsSource([definitions] { return definitions; });
+  store.SetDefinitionsSource([definitions](std::string& out) { out += definitions; });
   store.DefinitionsChanged();
 
   auto log = store.OpenQueue("/", queue);

@@ -155,6 +155,9 @@ class Queue : public std::enable_shared_from_this<Queue> {
   bool auto_delete() const { return auto_delete_; }
   const std::optional<ConnectionId>& owner() const { return owner_; }
   const amqp::FieldTable& args() const { return args_; }
+  // This queue's entry in definitions.json, rendered at its first export (definitions.cc); what
+  // it shows (name, auto_delete, arguments) never changes.
+  std::string& definition_text() const { return definition_text_; }
   // Parsed arguments (queue_args.h) and the vhost that dead-letters and schedules expiry for
   // this queue. Called once, before the first message.
   void Configure(const QueueSettings& settings, Vhost* vhost);
@@ -259,6 +262,7 @@ class Queue : public std::enable_shared_from_this<Queue> {
   bool auto_delete_;
   std::optional<ConnectionId> owner_;
   amqp::FieldTable args_;
+  mutable std::string definition_text_;
   QueueSettings settings_;
   uint32_t features_ = 0;
   // Set once any entry may expire (TTL queue, or a message with `expiration`): only then does
@@ -301,6 +305,8 @@ struct Binding {
   bool to_exchange = false;
   std::string key;
   amqp::FieldTable args;
+  // Its entry in definitions.json, rendered at its first export (definitions.cc).
+  mutable std::string definition_text;
 };
 
 struct StringHash {
@@ -337,6 +343,8 @@ struct Exchange {
   bool auto_delete = false;
   bool internal = false;
   amqp::FieldTable args;
+  // Its entry in definitions.json, rendered at its first export (definitions.cc).
+  mutable std::string definition_text;
   std::vector<Binding> bindings;
   // Derived from `bindings`: direct keys -> binding indexes, and the topic trie. A new
   // binding is indexed incrementally (IndexLast); a removal rebuilds the exchange's index
@@ -359,6 +367,22 @@ struct DeclareOk {
   std::string queue;
   uint32_t message_count = 0;
   uint32_t consumer_count = 0;
+};
+
+// Writes one list of definitions.json into `out`, an entry per line (definitions.cc).
+class DefinitionList {
+ public:
+  explicit DefinitionList(std::string& out) : out_(out) { out_ += '['; }
+  void Add(const std::string& entry) {
+    out_ += empty_ ? "\n    " : ",\n    ";
+    out_ += entry;
+    empty_ = false;
+  }
+  void Close() { out_ += empty_ ? "]" : "\n  ]"; }
+
+ private:
+  std::string& out_;
+  bool empty_ = true;
 };
 
 class Vhost {
@@ -431,8 +455,11 @@ class Vhost {
   size_t queue_count() const { return queues_.size(); }
   const Exchange* FindExchange(const std::string& name) const;
 
-  // Durable definitions (definitions.cc): appended to RabbitMQ definitions-export lists.
-  void ExportDefinitions(nlohmann::json& doc) const;
+  // Durable definitions (definitions.cc): this vhost's entries added to definitions.json's
+  // lists.
+  void ExportQueues(DefinitionList& out) const;
+  void ExportExchanges(DefinitionList& out) const;
+  void ExportBindings(DefinitionList& out) const;
   // Recreates durable entities from the lists; problems are appended to `warnings`.
   void ImportDefinitions(const nlohmann::json& doc, std::vector<std::string>& warnings);
   // Reads every durable queue's log into the queue.
@@ -500,8 +527,14 @@ class Broker : public MemoryAlarm::Listener {
   // Queues page out their messages while the memory alarm is on.
   void OnMemoryAlarm(bool on) override;
 
-  // The durable definitions as RabbitMQ's definitions-export JSON (docs/formats/).
-  std::string ExportDefinitions() const;
+  // The durable definitions as RabbitMQ's definitions-export JSON (docs/formats/), written
+  // over `out` (whose capacity is reused).
+  void ExportDefinitions(std::string& out) const;
+  std::string ExportDefinitions() const {
+    std::string out;
+    ExportDefinitions(out);
+    return out;
+  }
   // At start, before any connection: loads definitions.json and every durable queue's log, and
   // logs one summary line. Returns a one-line error if the definitions file is unusable.
   std::optional<std::string> Recover();

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 
@@ -331,6 +332,87 @@ TEST(Vhost, ThousandsOfDirectAndTopicBindingsRouteExactly) {
   EXPECT_EQ(*v.Publish(Msg("t", "s.77.x")).value, 0u) << "index follows unbind";
   EXPECT_EQ(*v.QueueDelete("q1234", false, false, c).value, 1u);
   EXPECT_EQ(*v.Publish(Msg("amq.direct", "k1234")).value, 0u) << "index follows queue delete";
+}
+
+// The entries of definitions.json's list `key`, as a sorted set of their one-line texts.
+std::multiset<std::string> Entries(const nlohmann::json& doc, const char* key) {
+  std::multiset<std::string> out;
+  for (const auto& e : doc.at(key)) out.insert(e.dump());
+  return out;
+}
+
+TEST(Definitions, ExportFollowsEveryChangeAndRoundTrips) {
+  Broker broker;
+  Vhost& v = *broker.FindVhost("/");
+  const ConnectionId conn(1);
+  const amqp::FieldTable none;
+  const amqp::FieldTable prio{{"x-max-priority", amqp::FieldValue(int32_t{5})}};
+  ASSERT_FALSE(v.ExchangeDeclare("dx", "topic", false, true, false, false, none));
+  ASSERT_FALSE(v.ExchangeDeclare("dx2", "direct", false, true, false, false, none));
+  ASSERT_FALSE(v.ExchangeDeclare("tx", "direct", false, false, false, false, none));
+  ASSERT_TRUE(v.QueueDeclare("dq", false, true, false, false, prio, conn).ok());
+  ASSERT_TRUE(v.QueueDeclare("gone", false, true, false, false, none, conn).ok());
+  ASSERT_TRUE(v.QueueDeclare("tq", false, false, false, false, none, conn).ok());
+  ASSERT_TRUE(v.QueueDeclare("xq", false, true, true, false, none, conn).ok());
+  ASSERT_FALSE(v.QueueBind("dq", "dx", "a.*", none, conn));
+  ASSERT_FALSE(v.QueueBind("gone", "dx", "g", none, conn));
+  ASSERT_FALSE(v.QueueBind("tq", "dx", "t", none, conn));
+  ASSERT_FALSE(v.QueueBind("xq", "dx", "x", none, conn));
+  ASSERT_FALSE(v.QueueBind("dq", "amq.direct", "k", none, conn));
+  ASSERT_FALSE(v.ExchangeBind("dx", "dx2", "e2e", none));
+  ASSERT_FALSE(v.ExchangeBind("dx", "tx", "no", none));
+  (void)broker.ExportDefinitions();  // renders and keeps every entry's text
+  // Changes after the first export: the kept texts must not outlive what they show.
+  ASSERT_TRUE(v.QueueDelete("gone", false, false, conn).ok());
+  ASSERT_TRUE(v.QueueDeclare("gone", false, true, false, false, prio, conn).ok());
+  ASSERT_FALSE(v.QueueUnbind("dq", "dx", "a.*", none, conn));
+  ASSERT_FALSE(v.QueueBind("dq", "dx", "b.#", none, conn));
+
+  const std::string text = broker.ExportDefinitions();
+  auto doc = nlohmann::json::parse(text);
+  EXPECT_EQ(doc["warren_format"], 1);
+  EXPECT_EQ(doc["vhosts"], nlohmann::json::parse(R"([{"name": "/"}])"));
+  for (const char* empty : {"users", "permissions", "topic_permissions", "parameters",
+                            "global_parameters", "policies"}) {
+    EXPECT_EQ(doc[empty], nlohmann::json::array()) << empty;
+  }
+  auto q = [](const char* name, const char* args) {
+    return nlohmann::json{{"name", name},
+                          {"vhost", "/"},
+                          {"durable", true},
+                          {"auto_delete", false},
+                          {"arguments", nlohmann::json::parse(args)}}
+        .dump();
+  };
+  EXPECT_EQ(Entries(doc, "queues"), (std::multiset<std::string>{
+                                        q("dq", R"({"x-max-priority": 5})"),
+                                        q("gone", R"({"x-max-priority": 5})"),
+                                    }));
+  std::multiset<std::string> exchange_names;
+  for (const auto& e : doc["exchanges"]) exchange_names.insert(e["name"].get<std::string>());
+  EXPECT_EQ(exchange_names, (std::multiset<std::string>{"dx", "dx2"}));
+  auto b = [](const char* source, const char* dest, const char* type, const char* key) {
+    return nlohmann::json{{"source", source},    {"vhost", "/"},
+                          {"destination", dest}, {"destination_type", type},
+                          {"routing_key", key},  {"arguments", nlohmann::json::object()}}
+        .dump();
+  };
+  EXPECT_EQ(Entries(doc, "bindings"), (std::multiset<std::string>{
+                                          b("dx", "dq", "queue", "b.#"),
+                                          b("amq.direct", "dq", "queue", "k"),
+                                          b("dx2", "dx", "exchange", "e2e"),
+                                      }))
+      << text;
+
+  // What was exported comes back as it was.
+  Broker restored;
+  std::vector<std::string> warnings;
+  restored.FindVhost("/")->ImportDefinitions(doc, warnings);
+  EXPECT_TRUE(warnings.empty());
+  auto again = nlohmann::json::parse(restored.ExportDefinitions());
+  for (const char* key : {"queues", "exchanges", "bindings"}) {
+    EXPECT_EQ(Entries(again, key), Entries(doc, key)) << key;
+  }
 }
 
 }  // namespace

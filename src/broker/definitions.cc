@@ -115,6 +115,13 @@ std::optional<T> Field(const json& entry, const char* key, const char* what,
   }
 }
 
+// One entry of definitions.json on one line. Names are valid UTF-8 (the session refuses others,
+// as RabbitMQ does); argument strings may not be, and are written with U+FFFD in place of bad
+// bytes rather than not at all.
+std::string Render(const json& entry) {
+  return entry.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 }  // namespace
 
 bool TablesEquivalent(const amqp::FieldTable& a, const amqp::FieldTable& b) {
@@ -126,45 +133,55 @@ bool TablesEquivalent(const amqp::FieldTable& a, const amqp::FieldTable& b) {
   return true;
 }
 
-void Vhost::ExportDefinitions(json& doc) const {
-  // Sorted by name so the file is stable across rewrites.
-  std::map<std::string, const Exchange*> exchanges;
-  for (const auto& [n, e] : exchanges_) {
-    if (e.durable && !n.empty() && n.rfind("amq.", 0) != 0) exchanges[n] = &e;
-  }
-  std::map<std::string, const Queue*> queues;
+void Vhost::ExportQueues(DefinitionList& out) const {
+  // Every entry is rendered once and kept (what it shows never changes while it exists), so a
+  // rewrite of the file costs a walk and a copy, not a JSON document per entity: with 10,000
+  // durable queues the file is rewritten for each declare (docs/formats/definitions-v1.md).
   for (const auto& [n, q] : queues_) {
-    if (q->durable() && !q->owner()) queues[n] = q.get();
+    if (!q->durable() || q->owner()) continue;
+    std::string& text = q->definition_text();
+    if (text.empty()) {
+      text = Render(json{{"name", n},
+                         {"vhost", name_},
+                         {"durable", true},
+                         {"auto_delete", q->auto_delete()},
+                         {"arguments", ToJson(q->args())}});
+    }
+    out.Add(text);
   }
-  for (const auto& [n, q] : queues) {
-    doc["queues"].push_back(json{{"name", n},
-                                 {"vhost", name_},
-                                 {"durable", true},
-                                 {"auto_delete", q->auto_delete()},
-                                 {"arguments", ToJson(q->args())}});
-  }
-  for (const auto& [n, e] : exchanges) {
-    doc["exchanges"].push_back(json{{"name", n},
-                                    {"vhost", name_},
-                                    {"type", e->type_name},
-                                    {"durable", true},
-                                    {"auto_delete", e->auto_delete},
-                                    {"internal", e->internal},
-                                    {"arguments", ToJson(e->args)}});
-  }
-  std::map<std::string, const Exchange*> sources;
+}
+
+void Vhost::ExportExchanges(DefinitionList& out) const {
   for (const auto& [n, e] : exchanges_) {
-    if (e.durable && !n.empty()) sources[n] = &e;
+    if (!e.durable || n.empty() || n.rfind("amq.", 0) == 0) continue;
+    if (e.definition_text.empty()) {
+      e.definition_text = Render(json{{"name", n},
+                                      {"vhost", name_},
+                                      {"type", e.type_name},
+                                      {"durable", true},
+                                      {"auto_delete", e.auto_delete},
+                                      {"internal", e.internal},
+                                      {"arguments", ToJson(e.args)}});
+    }
+    out.Add(e.definition_text);
   }
-  for (const auto& [n, e] : sources) {
-    for (const Binding& b : e->bindings) {
+}
+
+void Vhost::ExportBindings(DefinitionList& out) const {
+  // Bindings whose source is predeclared (amq.*) are written too: they are the operator's.
+  for (const auto& [n, e] : exchanges_) {
+    if (!e.durable || n.empty()) continue;
+    for (const Binding& b : e.bindings) {
       if (!IsDurableDestination(b.destination, b.to_exchange)) continue;
-      doc["bindings"].push_back(json{{"source", n},
-                                     {"vhost", name_},
-                                     {"destination", b.destination},
-                                     {"destination_type", b.to_exchange ? "exchange" : "queue"},
-                                     {"routing_key", b.key},
-                                     {"arguments", ToJson(b.args)}});
+      if (b.definition_text.empty()) {
+        b.definition_text = Render(json{{"source", n},
+                                        {"vhost", name_},
+                                        {"destination", b.destination},
+                                        {"destination_type", b.to_exchange ? "exchange" : "queue"},
+                                        {"routing_key", b.key},
+                                        {"arguments", ToJson(b.args)}});
+      }
+      out.Add(b.definition_text);
     }
   }
 }
@@ -238,27 +255,29 @@ void Vhost::RecoverQueues(storage::RecoveryStats& stats, std::set<std::string>& 
   }
 }
 
-std::string Broker::ExportDefinitions() const {
-  json doc = {{"warren_format", 1},
-              {"product_name", "Warren"},
-              {"product_version", "0.1.0"},
-              {"users", json::array()},
-              {"vhosts", json::array()},
-              {"permissions", json::array()},
-              {"topic_permissions", json::array()},
-              {"parameters", json::array()},
-              {"global_parameters", json::array()},
-              {"policies", json::array()},
-              {"queues", json::array()},
-              {"exchanges", json::array()},
-              {"bindings", json::array()}};
-  for (const auto& [name, vhost] : vhosts_) {
-    doc["vhosts"].push_back(json{{"name", name}});
-    vhost->ExportDefinitions(doc);
-  }
-  // Names are valid UTF-8 (the session refuses others, as RabbitMQ does); argument strings
-  // may not be, and are written with U+FFFD in place of bad bytes rather than not at all.
-  return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+void Broker::ExportDefinitions(std::string& out) const {
+  out.clear();
+  out +=
+      "{\n  \"warren_format\": 1,\n  \"product_name\": \"Warren\",\n  \"product_version\": "
+      "\"0.1.0\",\n  \"users\": [],\n  \"vhosts\": ";
+  DefinitionList vhosts(out);
+  for (const auto& [name, vhost] : vhosts_) vhosts.Add(Render(json{{"name", name}}));
+  vhosts.Close();
+  out +=
+      ",\n  \"permissions\": [],\n  \"topic_permissions\": [],\n  \"parameters\": [],\n  "
+      "\"global_parameters\": [],\n  \"policies\": [],\n  \"queues\": ";
+  DefinitionList queues(out);
+  for (const auto& [name, vhost] : vhosts_) vhost->ExportQueues(queues);
+  queues.Close();
+  out += ",\n  \"exchanges\": ";
+  DefinitionList exchanges(out);
+  for (const auto& [name, vhost] : vhosts_) vhost->ExportExchanges(exchanges);
+  exchanges.Close();
+  out += ",\n  \"bindings\": ";
+  DefinitionList bindings(out);
+  for (const auto& [name, vhost] : vhosts_) vhost->ExportBindings(bindings);
+  bindings.Close();
+  out += "\n}\n";
 }
 
 std::optional<std::string> Broker::Recover() {

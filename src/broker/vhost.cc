@@ -220,7 +220,7 @@ std::optional<Error> Vhost::ExchangeBind(const std::string& destination, const s
       return std::nullopt;
     }
   }
-  it->second.bindings.push_back(Binding{destination, true, key, args});
+  it->second.bindings.push_back(Binding{destination, true, key, args, {}});
   it->second.IndexLast();
   Changed(it->second.durable && IsDurableDestination(destination, true));
   return std::nullopt;
@@ -362,7 +362,7 @@ std::optional<Error> Vhost::QueueBind(const std::string& queue, const std::strin
       return std::nullopt;
     }
   }
-  it->second.bindings.push_back(Binding{queue, false, key, args});
+  it->second.bindings.push_back(Binding{queue, false, key, args, {}});
   it->second.IndexLast();
   Changed(it->second.durable && IsDurableDestination(queue, false));
   return std::nullopt;
@@ -627,7 +627,8 @@ void Vhost::ExpireQueue(const QueuePtr& q) {
 
 Broker::Broker(storage::Store* store, BrokerOptions options) : store_(store) {
   vhosts_.emplace("/", std::make_unique<Vhost>("/", store, options));
-  if (store_ != nullptr) store_->SetDefinitionsSource([this] { return ExportDefinitions(); });
+  if (store_ != nullptr)
+    store_->SetDefinitionsSource([this](std::string& out) { ExportDefinitions(out); });
 }
 
 Broker::~Broker() {

@@ -420,7 +420,8 @@ void Store::Close() {
   unsynced_files_.clear();
   for (const auto& d : dirs_to_sync_) ignore_error(fs_.SyncDir(d), "shutdown");
   if (definitions_dirty_ && definitions_source_) {
-    std::string json = definitions_source_();
+    std::string json;
+    definitions_source_(json);
     auto r = WriteFileAtomic(fs_, definitions_path_, std::as_bytes(std::span(json)));
     if (!r) Log()->error("cannot write {}: {}", definitions_path_, r.error().message());
   }
@@ -458,7 +459,7 @@ void Store::RemoveOrphans(const std::set<std::string>& live_dirs) {
   }
 }
 
-void Store::SetDefinitionsSource(std::function<std::string()> source) {
+void Store::SetDefinitionsSource(std::function<void(std::string&)> source) {
   definitions_source_ = std::move(source);
 }
 
@@ -531,7 +532,12 @@ void Store::Commit() {
   b.files = std::move(unsynced_files_);
   unsynced_files_.clear();
   if (definitions_dirty_ && definitions_source_) {
-    b.definitions = definitions_source_();
+    // The previous round's buffer: a megabyte-sized file is not re-faulted into fresh pages
+    // (and trimmed away again) on every change.
+    definitions_buffer_.clear();
+    definitions_source_(definitions_buffer_);
+    b.definitions = std::move(definitions_buffer_);
+    definitions_buffer_ = std::string();
     definitions_dirty_ = false;
   }
   b.dirs = std::move(dirs_to_sync_);
@@ -592,8 +598,9 @@ void Store::SyncThread() {
     for (const auto& t : b.trash) {
       ignore_error(fs_.RemoveAll(t), "trash/ is emptied at the next start");
     }
-    boost::asio::post(io_, [this, alive = std::weak_ptr<int>(alive_), epoch = b.epoch, failed] {
-      if (!alive.expired()) Completed(epoch, failed);
+    boost::asio::post(io_, [this, alive = std::weak_ptr<int>(alive_), epoch = b.epoch, failed,
+                            definitions = std::move(b.definitions)]() mutable {
+      if (!alive.expired()) Completed(epoch, failed, std::move(definitions));
     });
     {
       std::lock_guard lock(mu_);
@@ -602,8 +609,9 @@ void Store::SyncThread() {
   }
 }
 
-void Store::Completed(uint64_t epoch, bool failed) {
+void Store::Completed(uint64_t epoch, bool failed, std::optional<std::string> definitions) {
   in_flight_ = false;
+  if (definitions) definitions_buffer_ = std::move(*definitions);
   if (failed) {
     if (!failed_ranges_.empty() && failed_ranges_.back().second == synced_epoch_) {
       failed_ranges_.back().second = epoch;

@@ -171,8 +171,9 @@ class Store {
   // Folders under queues/ that no live queue claims go to trash/.
   void RemoveOrphans(const std::set<std::string>& live_dirs);
 
-  // Definitions: `source` renders the current durable definitions as JSON.
-  void SetDefinitionsSource(std::function<std::string()> source);
+  // Definitions: `source` renders the current durable definitions as JSON into its argument,
+  // an empty buffer whose capacity is kept from one write to the next.
+  void SetDefinitionsSource(std::function<void(std::string&)> source);
   // Advances appended_epoch(): the file covering the change is synced with that epoch.
   void DefinitionsChanged();
   // The definitions file, if there is one.
@@ -223,7 +224,7 @@ class Store {
   void MarkFailed() { batch_failed_ = true; }
   void NoteDir(const std::string& dir) { dirs_to_sync_.push_back(dir); }
   void SyncThread();
-  void Completed(uint64_t epoch, bool failed);
+  void Completed(uint64_t epoch, bool failed, std::optional<std::string> definitions);
 
   FileSystem& fs_;
   StoreOptions options_;
@@ -233,7 +234,9 @@ class Store {
   std::string paging_dir_;
   uint64_t page_file_counter_ = 0;
   std::string definitions_path_;
-  std::function<std::string()> definitions_source_;
+  std::function<void(std::string&)> definitions_source_;
+  // The buffer of the last definitions write, back from the sync thread (Completed).
+  std::string definitions_buffer_;
   bool definitions_dirty_ = false;
   bool commit_posted_ = false;
   bool in_flight_ = false;

@@ -333,7 +333,7 @@ TEST_F(StoreTest, GroupCommitCoversManyAppendsWithFewSyncs) {
 
 TEST_F(StoreTest, DefinitionsAreWrittenAtomicallyAndReadBack) {
   std::string defs = R"({"queues":[]})";
-  store_->SetDefinitionsSource([&] { return defs; });
+  store_->SetDefinitionsSource([&](std::string& out) { out += defs; });
   store_->DefinitionsChanged();
   store_->SyncNowForTest();
   auto r = store_->ReadDefinitions();
@@ -341,6 +341,13 @@ TEST_F(StoreTest, DefinitionsAreWrittenAtomicallyAndReadBack) {
   ASSERT_TRUE(r.value());
   EXPECT_EQ(*r.value(), defs);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "definitions.json.tmp"));
+  // The next change is rendered into the previous write's buffer: only the new text is written.
+  defs = R"({"queues":[{"name":"q"}]})";
+  store_->DefinitionsChanged();
+  store_->SyncNowForTest();
+  r = store_->ReadDefinitions();
+  ASSERT_TRUE(r && r.value());
+  EXPECT_EQ(*r.value(), defs);
 }
 
 TEST_F(StoreTest, DestroyedQueueFolderGoesAndOrphansAreRemoved) {
