@@ -16,9 +16,13 @@ window. Prints the distributions and, for slow confirms, which cause explains th
   loop_blocked  the event-loop thread spent > 1 ms in one syscall (or off CPU in D state)
   client        warren-perf read the ack > 1 ms after warrend sent it, or wrote the message
                 > 1 ms after stamping it
-  queueing      none of these (the confirm waited behind other syncs or loop work)
+  disk_chain    none of these, but fdatasyncs ran for half the window or more: the message
+                waited for the sync in flight, then for its own (each under 1.5 ms)
+  queueing      none of these
 
-A window can have several; "first cause" takes them in the order above. Needs root (tracefs).
+A window can have several; "first cause" takes them in the order above. Also printed: the
+longest leg of the oldest message's path (stamped, producer's write, loop's pwrite64, next
+fdatasync start, its end, the ack's send, the producer's read). Needs root (tracefs).
 Not a test: nothing fails because a machine is slow.
 """
 import argparse
@@ -261,11 +265,20 @@ def analyse(args, out, trace_path, log, stalls):
     res["producer_fds"] = {"warrend": w_in, "perf": p_out, "acks_sent": len(w_send),
                            "publish_writes": len(p_writes)}
 
-    def overlaps(lst, a, b, key=lambda s: s):
-        return [s for s in lst if key(s)[0] < b and key(s)[1] > a]
+    def within(spans_, a, b):
+        """The spans (sorted by start, none longer than 1 s) that overlap [a, b]."""
+        i = bisect.bisect_left(spans_, (a - 1.0,))
+        out_ = []
+        while i < len(spans_) and spans_[i][0] < b:
+            if spans_[i][1] > a:
+                out_.append(spans_[i])
+            i += 1
+        return out_
 
     causes = collections.Counter()
     first = collections.Counter()
+    first_msgs = collections.Counter()  # weighted by the messages each confirm covered
+    over5 = collections.Counter()  # confirms slower than 5 ms (the p99 region), by first cause
     detail = []
     fd_starts = [a for a, b in fds]
     for (o_sent, n_sent, at, cnt) in slow_c:
@@ -274,14 +287,11 @@ def analyse(args, out, trace_path, log, stalls):
         st = [s for s in stalls if s[0] < b and s[1] > a]
         if st:
             c.append("vm_stall")
-        i = bisect.bisect_left(fd_starts, a - 0.02)
-        syncs = [s for s in fds[i:i + 50] if s[0] < b and s[1] > a]
+        syncs = within(fds, a, b)
         if any(e - s > 0.0015 for s, e in syncs):
             c.append("slow_sync")
-        i = bisect.bisect_left(loop_all, (a - 0.02,))
-        ls = [s for s in loop_all[i:i + 400] if s[0] < b and s[1] > a]
-        i = bisect.bisect_left(loop_off, (a - 0.02,))
-        lo = [s for s in loop_off[i:i + 400] if s[0] < b and s[1] > a and s[2].startswith("D")]
+        ls = within(loop_all, a, b)
+        lo = [s for s in within(loop_off, a, b) if s[2].startswith("D")]
         if any(e - s > 0.001 for s, e in ls) or any(e - s > 0.001 for s, e, _ in lo):
             c.append("loop_blocked")
         # client: ack read late (last warrend send before `at` vs at), or the write late.
@@ -291,11 +301,16 @@ def analyse(args, out, trace_path, log, stalls):
         late_write = p_writes[k] - o_sent if k < len(p_writes) else 0
         if late_read > 0.001 or late_write > 0.001:
             c.append("client")
+        if not c and sum(e - s for s, e in syncs) >= 0.5 * (b - a):
+            c.append("disk_chain")
         if not c:
             c.append("queueing")
         for x in c:
             causes[x] += 1
         first[c[0]] += 1
+        first_msgs[c[0]] += cnt
+        if b - a > 0.005:
+            over5[c[0]] += 1
         detail.append({"sent": round(o_sent, 6), "latency_ms": round((at - o_sent) * 1e3, 3),
                        "n": cnt, "causes": c,
                        "syncs_ms": [round((e - s) * 1e3, 2) for s, e in syncs],
@@ -332,6 +347,14 @@ def analyse(args, out, trace_path, log, stalls):
     res["slow_longest_leg"] = dict(legs)
     res["slow_leg_mean_ms"] = {n_: round(sum(v) / len(v) * 1e3, 3) for n_, v in leg_ms.items()
                                if v}
+    slow_fds = [x for x in fds if x[1] - x[0] > 0.002]
+    res["fdatasync_over_2ms_in_a_stall"] = f"{sum(bool(within(stalls, a, b)) for a, b in slow_fds)}"\
+        f" of {len(slow_fds)}"
+    slow_loop = [x for x in loop_all if x[1] - x[0] > 0.001]
+    res["loop_syscalls_over_1ms_in_a_stall"] = \
+        f"{sum(bool(within(stalls, a, b)) for a, b in slow_loop)} of {len(slow_loop)}"
+    res["slow_messages_by_first_cause"] = dict(first_msgs)
+    res["over_5ms_by_first_cause"] = dict(over5)
     res["slow_causes_any"] = dict(causes)
     res["slow_causes_first"] = dict(first)
     with open(os.path.join(out, "slow.json"), "w") as f:
