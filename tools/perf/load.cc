@@ -246,9 +246,12 @@ void Producer::Confirm(uint64_t tag, bool multiple, bool ack) {
   if (tag < first_unconfirmed_ || tag >= next_seq_) return;
   const uint64_t now = now_ns_ != 0 ? now_ns_ : NowNs();
   uint64_t n = 0;
+  ConfirmEvent ev{now, UINT64_MAX, 0, 0};
   auto record = [&](uint64_t& sent_ns) {
     if (sent_ns == 0) return;
     confirm_latency_.Record(now > sent_ns ? now - sent_ns : 0);
+    ev.oldest_sent_ns = std::min(ev.oldest_sent_ns, sent_ns);
+    ev.newest_sent_ns = std::max(ev.newest_sent_ns, sent_ns);
     sent_ns = 0;
     ++n;
   };
@@ -266,6 +269,10 @@ void Producer::Confirm(uint64_t tag, bool multiple, bool ack) {
     ++first_unconfirmed_;
   }
   counters_.Add(ack ? counters_.confirmed : counters_.nacked, n);
+  if (!opts_.confirm_log.empty() && n > 0) {
+    ev.count = n;
+    confirm_events_.push_back(ev);
+  }
   client_.conn().wake().cancel();
 }
 

@@ -33,11 +33,21 @@ struct Options {
   int confirm = 0;          // publisher confirms with this many unconfirmed at most; 0 = off
   int prefetch = 0;         // basic.qos prefetch-count; 0 = no qos
   bool autoack = false;
-  int multi_ack = 1;       // manual ack: one basic.ack(multiple) every N deliveries
-  double duration = 10;    // seconds; 0 = until --pmessages is reached
-  uint64_t pmessages = 0;  // per producer; 0 = no limit
-  int threads = 0;         // io_context threads; 0 = min(connections, cores)
-  size_t batch = 256;      // most publishes appended per write
+  int multi_ack = 1;        // manual ack: one basic.ack(multiple) every N deliveries
+  double duration = 10;     // seconds; 0 = until --pmessages is reached
+  uint64_t pmessages = 0;   // per producer; 0 = no limit
+  int threads = 0;          // io_context threads; 0 = min(connections, cores)
+  size_t batch = 256;       // most publishes appended per write
+  std::string confirm_log;  // CSV of every confirm received (--confirm-log); empty = none
+};
+
+// One basic.ack/nack a producer received (kept only with --confirm-log): when it was read and
+// the send times of the oldest and newest publish it newly confirmed (steady clock, ns).
+struct ConfirmEvent {
+  uint64_t at_ns = 0;
+  uint64_t oldest_sent_ns = 0;
+  uint64_t newest_sent_ns = 0;
+  uint64_t count = 0;
 };
 
 inline uint64_t NowNs() {
@@ -85,6 +95,7 @@ class Worker {
   Counters& counters() { return counters_; }
   Histogram& latency() { return latency_; }
   Histogram& confirm_latency() { return confirm_latency_; }
+  const std::vector<ConfirmEvent>& confirm_events() const { return confirm_events_; }
   asio::any_io_executor executor() { return client_.conn().executor(); }
 
  protected:
@@ -99,6 +110,7 @@ class Worker {
   Counters counters_;
   Histogram latency_;
   Histogram confirm_latency_;
+  std::vector<ConfirmEvent> confirm_events_;
   bool closing_ = false;
   bool closed_ = false;
   uint64_t now_ns_ = 0;  // when the bytes being parsed were read

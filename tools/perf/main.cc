@@ -315,6 +315,22 @@ int Run(Options o, bool self_test, int server_threads, int broker_pid) {
     last_recv = std::max(last_recv, w->counters().last_recv_ns.load());
     producers_done = std::max(producers_done, w->counters().done_ns.load());
   }
+  if (!o.confirm_log.empty()) {
+    if (std::FILE* f = std::fopen(o.confirm_log.c_str(), "w")) {
+      std::fprintf(f, "at_ns,oldest_sent_ns,newest_sent_ns,count\n");
+      for (auto& w : workers) {
+        for (const ConfirmEvent& e : w->confirm_events()) {
+          std::fprintf(f, "%llu,%llu,%llu,%llu\n", static_cast<unsigned long long>(e.at_ns),
+                       static_cast<unsigned long long>(e.oldest_sent_ns),
+                       static_cast<unsigned long long>(e.newest_sent_ns),
+                       static_cast<unsigned long long>(e.count));
+        }
+      }
+      std::fclose(f);
+    } else {
+      std::fprintf(stderr, "cannot write %s\n", o.confirm_log.c_str());
+    }
+  }
   const double elapsed = static_cast<double>(t_end - t0) / 1e9;
   const double send_s =
       producers_done > t0 ? static_cast<double>(producers_done - t0) / 1e9 : elapsed;
@@ -436,6 +452,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", o.threads, "io threads for the connections; 0 = one per core")
       ->capture_default_str();
   app.add_option("--batch", o.batch, "most publishes appended per write")->capture_default_str();
+  app.add_option("--confirm-log", o.confirm_log,
+                 "write every confirm received to this CSV (at_ns,oldest_sent_ns,newest_sent_ns,"
+                 "count; steady clock = CLOCK_MONOTONIC), to line slow ones up with a trace");
   app.add_flag("--self-test", self_test,
                "run against an in-process discard server: the generator's own ceiling");
   app.add_option("--discard-server", discard_port,
