@@ -53,6 +53,17 @@ def w(path, value):
         f.write(value)
 
 
+def set_events(inst, value):
+    """Switches the traced syscalls and scheduler events of instance `inst` on ("1") or off."""
+    for s in SYSCALLS:
+        for k in ("enter", "exit"):
+            ev = f"{inst}/events/syscalls/sys_{k}_{s}"
+            if os.path.exists(ev):
+                w(f"{ev}/enable", value)
+    w(f"{inst}/events/sched/sched_switch/enable", value)
+    w(f"{inst}/events/sched/sched_wakeup/enable", value)
+
+
 def probe(cpu, seconds, out):
     """SCHED_FIFO: sleep 1 ms, record overshoots > 1 ms as (start, end) monotonic seconds."""
     os.sched_setaffinity(0, {cpu})
@@ -123,13 +134,7 @@ def main():
             os.mkdir(inst)
             w(f"{inst}/trace_clock", "mono")
             w(f"{inst}/buffer_size_kb", "65536")
-            for s in SYSCALLS:
-                for k in ("enter", "exit"):
-                    ev = f"{inst}/events/syscalls/sys_{k}_{s}"
-                    if os.path.exists(ev):
-                        w(f"{ev}/enable", "1")
-            w(f"{inst}/events/sched/sched_switch/enable", "1")
-            w(f"{inst}/events/sched/sched_wakeup/enable", "1")
+            set_events(inst, "1")
             w(f"{inst}/tracing_on", "1")
         stalls = []
         probes = [threading.Thread(target=probe, args=(c, args.seconds + 1.5, stalls))
@@ -159,13 +164,7 @@ def main():
             broker.send_signal(signal.SIGTERM)
             broker.wait()
         if os.path.isdir(inst):
-            for s in SYSCALLS:
-                for k in ("enter", "exit"):
-                    ev = f"{inst}/events/syscalls/sys_{k}_{s}"
-                    if os.path.exists(ev):
-                        w(f"{ev}/enable", "0")
-            w(f"{inst}/events/sched/sched_switch/enable", "0")
-            w(f"{inst}/events/sched/sched_wakeup/enable", "0")
+            set_events(inst, "0")
             os.rmdir(inst)
         subprocess.run(["rm", "-rf", data])
     print("\n".join(summary))
