@@ -122,6 +122,13 @@ std::string Render(const json& entry) {
   return entry.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// An entity's kept line (`cache`), rendered from make() at the first export.
+template <typename Make>
+const std::string& Kept(std::string& cache, const Make& make) {
+  if (cache.empty()) cache = Render(make());
+  return cache;
+}
+
 }  // namespace
 
 bool TablesEquivalent(const amqp::FieldTable& a, const amqp::FieldTable& b) {
@@ -139,31 +146,29 @@ void Vhost::ExportQueues(DefinitionList& out) const {
   // durable queues the file is rewritten for each declare (docs/formats/definitions-v1.md).
   for (const auto& [n, q] : queues_) {
     if (!q->durable() || q->owner()) continue;
-    std::string& text = q->definition_text();
-    if (text.empty()) {
-      text = Render(json{{"name", n},
-                         {"vhost", name_},
-                         {"durable", true},
-                         {"auto_delete", q->auto_delete()},
-                         {"arguments", ToJson(q->args())}});
-    }
-    out.Add(text);
+    // (Structured bindings are captured by name: clang's C++20 cannot capture them.)
+    out.Add(Kept(q->definition_text(), [&, &n = n, &q = q] {
+      return json{{"name", n},
+                  {"vhost", name_},
+                  {"durable", true},
+                  {"auto_delete", q->auto_delete()},
+                  {"arguments", ToJson(q->args())}};
+    }));
   }
 }
 
 void Vhost::ExportExchanges(DefinitionList& out) const {
   for (const auto& [n, e] : exchanges_) {
     if (!e.durable || n.empty() || n.rfind("amq.", 0) == 0) continue;
-    if (e.definition_text.empty()) {
-      e.definition_text = Render(json{{"name", n},
-                                      {"vhost", name_},
-                                      {"type", e.type_name},
-                                      {"durable", true},
-                                      {"auto_delete", e.auto_delete},
-                                      {"internal", e.internal},
-                                      {"arguments", ToJson(e.args)}});
-    }
-    out.Add(e.definition_text);
+    out.Add(Kept(e.definition_text, [&, &n = n, &e = e] {
+      return json{{"name", n},
+                  {"vhost", name_},
+                  {"type", e.type_name},
+                  {"durable", true},
+                  {"auto_delete", e.auto_delete},
+                  {"internal", e.internal},
+                  {"arguments", ToJson(e.args)}};
+    }));
   }
 }
 
@@ -173,15 +178,14 @@ void Vhost::ExportBindings(DefinitionList& out) const {
     if (!e.durable || n.empty()) continue;
     for (const Binding& b : e.bindings) {
       if (!IsDurableDestination(b.destination, b.to_exchange)) continue;
-      if (b.definition_text.empty()) {
-        b.definition_text = Render(json{{"source", n},
-                                        {"vhost", name_},
-                                        {"destination", b.destination},
-                                        {"destination_type", b.to_exchange ? "exchange" : "queue"},
-                                        {"routing_key", b.key},
-                                        {"arguments", ToJson(b.args)}});
-      }
-      out.Add(b.definition_text);
+      out.Add(Kept(b.definition_text, [&, &n = n] {
+        return json{{"source", n},
+                    {"vhost", name_},
+                    {"destination", b.destination},
+                    {"destination_type", b.to_exchange ? "exchange" : "queue"},
+                    {"routing_key", b.key},
+                    {"arguments", ToJson(b.args)}};
+      }));
     }
   }
 }
