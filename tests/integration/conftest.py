@@ -83,12 +83,22 @@ def rss_measuring_env():
     return {"ASAN_OPTIONS": ":".join(o for o in (opts, "quarantine_size_mb=0") if o)}
 
 
+def binary_from_env(var, what):
+    binary = os.environ.get(var)
+    if not binary:
+        pytest.skip(f"{var} not set: this test runs only {what}")
+    return binary
+
+
 @pytest.fixture
 def warrend_bin():
-    binary = os.environ.get("WARREN_BIN")
-    if not binary:
-        pytest.skip("WARREN_BIN not set: this test runs only against warrend")
-    return binary
+    return binary_from_env("WARREN_BIN", "against warrend")
+
+
+@pytest.fixture
+def perf_bin():
+    """warren-perf (tools/perf), passed by ctest."""
+    return binary_from_env("WARREN_PERF", "with warren-perf (through ctest)")
 
 
 @pytest.fixture

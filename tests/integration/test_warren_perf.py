@@ -6,16 +6,6 @@ import os
 import subprocess
 import tempfile
 
-import pytest
-
-
-@pytest.fixture
-def perf_bin():
-    binary = os.environ.get("WARREN_PERF")
-    if not binary:
-        pytest.skip("WARREN_PERF not set: run through ctest")
-    return binary
-
 
 def test_confirm_log_and_broker_sampling(warrend, perf_bin):
     # At 5,000 msg/s for a second: long enough for the broker's CPU to count in clock ticks
